@@ -1,0 +1,19 @@
+//! vmsim-hw: the clocked hardware of the virtual-memory subsystem.
+//!
+//! Every unit here models a piece of real hardware and knows nothing of processes, segments or
+//! the operating system: the walker reads PTEs, and when a PTE forbids an access it reports a
+//! fault as a message. The OS lives in `vmsim-os`; `vmsim-sim` wires the two.
+
+pub mod cache;
+pub mod dram;
+pub mod error;
+pub mod memory;
+pub mod port;
+pub mod pte;
+pub mod pwc;
+pub mod replacement;
+pub mod tlb;
+pub mod types;
+
+pub use error::ConfigError;
+pub use types::*;
