@@ -1,1 +1,250 @@
-fn main() {}
+//! The `vmsim` command line: run a simulation, or measure the simulator's own speed.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+use vmsim_hw::core::AccessDone;
+use vmsim_os::Pid;
+use vmsim_sim::{Config, ConfigBuilder, NoObserver, Observer};
+
+#[derive(Parser)]
+#[command(
+    name = "vmsim",
+    version,
+    about = "Cycle-level model of the virtual-memory subsystem: TLBs, page walker, caches, DRAM and the OS"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a simulation (with no arguments: the built-in default workload).
+    Run(RunArgs),
+    /// Measure simulated accesses per host second on standard workloads.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// TOML configuration file (layered over the defaults and the preset).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// A machine preset: skylake or zen3.
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
+    /// Override any config key, e.g. --set tlb.l1d.entries=32 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    cfg: ConfigArgs,
+    /// A memory trace to replay (plain, .gz or .xz).
+    #[arg(long, value_name = "FILE", conflicts_with = "workload")]
+    trace: Option<PathBuf>,
+    /// Trace format: lackey (Valgrind --tool=lackey --trace-mem=yes) or champsim.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "lackey",
+        requires = "trace"
+    )]
+    format: String,
+    /// A synthetic workload: sequential, stride, random, zipf or pointer-chase.
+    #[arg(long, value_name = "NAME")]
+    workload: Option<String>,
+    /// Directory for stats.json, accesses.csv, walks.csv and config.toml.
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    out: PathBuf,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The TLB-hit-heavy real-program trace to replay.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Accesses for the random-over-1M-pages workload.
+    #[arg(long, default_value_t = 2_000_000)]
+    accesses: u64,
+}
+
+fn build_config(args: &ConfigArgs, extra: &[String]) -> Result<Config> {
+    let mut b = ConfigBuilder::new();
+    if let Some(p) = &args.preset {
+        b = b.preset(p)?;
+    }
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        b = b.toml(&path.display().to_string(), &text)?;
+    }
+    for s in extra.iter().chain(&args.sets) {
+        b = b.set(s)?;
+    }
+    Ok(b.build()?)
+}
+
+/// A progress bar on stderr, advanced every 64 Ki accesses.
+struct Progress {
+    bar: Option<ProgressBar>,
+    count: u64,
+}
+
+impl Observer for Progress {
+    #[inline]
+    fn on_access(&mut self, _pid: Pid, _a: &AccessDone) {
+        self.count += 1;
+        if self.count & 0xffff == 0
+            && let Some(b) = &self.bar
+        {
+            b.set_position(self.count);
+        }
+    }
+}
+
+fn cmd_run(args: RunArgs) -> Result<()> {
+    let mut extra = Vec::new();
+    if let Some(t) = &args.trace {
+        extra.push("workload.kind=\"trace\"".to_string());
+        extra.push(format!(
+            "workload.trace={}",
+            toml::Value::String(t.display().to_string())
+        ));
+        extra.push(format!("workload.format={}", args.format));
+    }
+    if let Some(w) = &args.workload {
+        extra.push(format!("workload.kind={w}"));
+    }
+    let cfg = build_config(&args.cfg, &extra)?;
+    let bar = if args.quiet {
+        None
+    } else {
+        let total = match cfg.workload.kind {
+            vmsim_sim::workload::WorkloadKind::Trace => None,
+            _ => Some(cfg.workload.accesses),
+        };
+        let b = match total {
+            Some(n) => ProgressBar::new(n),
+            None => ProgressBar::new_spinner(),
+        };
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {pos}/{len} accesses [{elapsed}] {per_sec}")
+                .expect("valid template"),
+        );
+        b.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+        Some(b)
+    };
+    let mut progress = Progress {
+        bar: bar.clone(),
+        count: 0,
+    };
+    let start = Instant::now();
+    let out = vmsim_sim::run(&cfg, Some(&args.out), &mut progress)?;
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    print!("{}", vmsim_sim::summary::render(&out));
+    println!(
+        "  results in {}/ (stats.json, accesses.csv, walks.csv, config.toml)",
+        args.out.display()
+    );
+    if !args.quiet {
+        eprintln!(
+            "host: {:.2} s, {:.2} M accesses/s, {} engine steps",
+            secs,
+            out.stats.accesses as f64 / secs / 1e6,
+            out.engine_steps
+        );
+    }
+    Ok(())
+}
+
+fn bench_one(name: &str, cfg: &Config) -> Result<f64> {
+    // Warm up once (page cache, allocator), then take the best of three.
+    let mut best = 0.0f64;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let out = vmsim_sim::run(cfg, None, &mut NoObserver)?;
+        let rate = out.stats.accesses as f64 / start.elapsed().as_secs_f64();
+        best = best.max(rate);
+    }
+    println!("{name:<48} {:>8.2} M accesses/s", best / 1e6);
+    Ok(best)
+}
+
+fn default_bench_trace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/traces/matmul.lackey.gz")
+}
+
+fn cmd_bench(args: BenchArgs) -> Result<()> {
+    let trace = args.trace.unwrap_or_else(default_bench_trace);
+    if !trace.exists() {
+        bail!(
+            "bench trace {} not found (pass --trace FILE)",
+            trace.display()
+        );
+    }
+    let quiet_out = ["output.accesses_csv=false", "output.walks_csv=false"];
+    let mut sets: Vec<String> = quiet_out.iter().map(|s| s.to_string()).collect();
+    sets.push("workload.kind=\"trace\"".into());
+    sets.push(format!(
+        "workload.trace={}",
+        toml::Value::String(trace.display().to_string())
+    ));
+    let a = build_config(&ConfigArgs::empty(), &sets)?;
+    bench_one(&format!("(a) trace {}", file_name(&trace)), &a)?;
+    let mut sets: Vec<String> = quiet_out.iter().map(|s| s.to_string()).collect();
+    sets.extend([
+        "workload.kind=random".to_string(),
+        "workload.pages=1048576".to_string(),
+        format!("workload.accesses={}", args.accesses),
+        "os.frames=1100000".to_string(),
+        "dram.model=ddr4".to_string(),
+        "caches.enabled=true".to_string(),
+    ]);
+    let b = build_config(&ConfigArgs::empty(), &sets)?;
+    bench_one("(b) uniform random over 1M pages, DDR4, caches", &b)?;
+    Ok(())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+impl ConfigArgs {
+    fn empty() -> ConfigArgs {
+        ConfigArgs {
+            config: None,
+            preset: None,
+            sets: Vec::new(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => cmd_run(a),
+        Command::Bench(a) => cmd_bench(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmsim: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

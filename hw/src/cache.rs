@@ -1,1 +1,430 @@
-//! (being written)
+//! A set-associative, write-back data cache. It holds tags and dirty bits only: the data lives
+//! in simulated physical memory.
+//!
+//! # Reference semantics
+//!
+//! - **Lines** are [`LINE_SIZE`] (64) bytes. Geometry: `lines = size_kib * 1024 / 64`,
+//!   `sets = lines / ways`, a power of two.
+//! - **Set index** = line number % sets, where line number = `addr >> 6`.
+//! - [`Cache::access`] counts one access and one hit or miss. A hit updates replacement state
+//!   and, for a write, marks the line dirty. A miss changes nothing (the caller fills).
+//! - [`Cache::fill`] of a line that is not present counts one fill and installs it (invalid ways
+//!   first, else the policy's victim); a displaced valid line is returned, and counted as a
+//!   writeback if dirty. Filling a line that is already present installs nothing and counts
+//!   nothing: it ORs in the dirty bit and touches the line like a hit (most recent for LRU, the
+//!   tree for PLRU; FIFO and random unchanged), as a write-back arriving from an upper level
+//!   would.
+//! - [`Cache::invalidate`] drops a line and reports whether it was dirty; it counts nothing (the
+//!   caller decides whether to write it back).
+
+use crate::error::ConfigError;
+use crate::replacement::{PolicyKind, Replacement};
+use crate::tlb::validate_geometry;
+use crate::types::{Cycles, LINE_SHIFT, LINE_SIZE, PhysAddr};
+use serde::{Deserialize, Serialize};
+use std::ops::Sub;
+
+/// Geometry, latency and policy of one cache level.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Capacity in KiB (>= 1).
+    pub size_kib: usize,
+    /// Associativity: divides the number of lines with a power-of-two number of sets.
+    pub ways: usize,
+    /// Hit latency in core cycles (>= 1).
+    pub latency: u64,
+    /// Replacement policy within a set.
+    pub policy: PolicyKind,
+}
+
+impl Default for CacheConfig {
+    /// 32 KiB, 8-way, 4 cycles, LRU: an L1D-like cache. The sim crate sets per-level defaults.
+    fn default() -> CacheConfig {
+        CacheConfig {
+            size_kib: 32,
+            ways: 8,
+            latency: 4,
+            policy: PolicyKind::Lru,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Number of 64-byte lines.
+    pub fn lines(&self) -> usize {
+        self.size_kib * 1024 / LINE_SIZE as usize
+    }
+
+    /// Number of sets, `lines / ways`.
+    pub fn sets(&self) -> usize {
+        self.lines() / self.ways.max(1)
+    }
+
+    /// Check the config; `key` is this cache's config key (e.g. `cache.l1d`), and errors name
+    /// the field under it (`cache.l1d.ways`).
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if self.size_kib == 0 {
+            return Err(ConfigError::new(
+                format!("{key}.size_kib"),
+                "must be at least 1 (capacity in KiB)",
+            ));
+        }
+        validate_geometry(key, "lines", self.lines(), self.ways, true).map_err(|e| {
+            ConfigError::new(e.key, format!("{} (size_kib {})", e.msg, self.size_kib))
+        })?;
+        if self.latency == 0 {
+            return Err(ConfigError::new(
+                format!("{key}.latency"),
+                "must be at least 1 (hit latency in core cycles)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A line pushed out by a fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Victim {
+    /// The line address (a multiple of 64).
+    pub addr: PhysAddr,
+    /// Whether it must be written back.
+    pub dirty: bool,
+}
+
+/// Counters of one cache.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CacheStats {
+    pub accesses: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub fills: u64,
+    pub writebacks: u64,
+}
+
+impl Sub for CacheStats {
+    type Output = CacheStats;
+    /// Counts since an earlier snapshot (warm-up deltas); saturates at zero.
+    fn sub(self, e: CacheStats) -> CacheStats {
+        CacheStats {
+            accesses: self.accesses.saturating_sub(e.accesses),
+            hits: self.hits.saturating_sub(e.hits),
+            misses: self.misses.saturating_sub(e.misses),
+            fills: self.fills.saturating_sub(e.fills),
+            writebacks: self.writebacks.saturating_sub(e.writebacks),
+        }
+    }
+}
+
+/// A data cache level (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct Cache {
+    sets: usize,
+    ways: usize,
+    set_mask: u64,
+    /// Per slot (`set * ways + way`): the full line number.
+    lines: Vec<u64>,
+    valid: Vec<bool>,
+    dirty: Vec<bool>,
+    repl: Replacement,
+    latency: Cycles,
+    stats: CacheStats,
+}
+
+impl Cache {
+    /// Build an empty cache. `seed` feeds the random policy.
+    ///
+    /// Panics if `cfg` does not pass [`CacheConfig::validate`] (validate configs first).
+    pub fn new(cfg: &CacheConfig, seed: u64) -> Cache {
+        if let Err(e) = cfg.validate("cache") {
+            panic!("Cache::new with an unvalidated config: {e}");
+        }
+        let sets = cfg.sets();
+        let n = cfg.lines();
+        Cache {
+            sets,
+            ways: cfg.ways,
+            set_mask: sets as u64 - 1,
+            lines: vec![0; n],
+            valid: vec![false; n],
+            dirty: vec![false; n],
+            repl: Replacement::new(cfg.policy, sets, cfg.ways, seed),
+            latency: Cycles(cfg.latency),
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// (set, way) of the line holding `addr`, if present.
+    #[inline]
+    fn find(&self, addr: PhysAddr) -> (usize, Option<usize>) {
+        let line = addr.line();
+        let set = (line & self.set_mask) as usize;
+        let base = set * self.ways;
+        let way = self.lines[base..base + self.ways]
+            .iter()
+            .zip(&self.valid[base..base + self.ways])
+            .position(|(&l, &v)| v && l == line);
+        (set, way)
+    }
+
+    /// Look up the line holding `addr`: counts an access and a hit or a miss. A hit updates
+    /// replacement state and, if `write`, marks the line dirty. Returns whether it hit.
+    #[inline]
+    pub fn access(&mut self, addr: PhysAddr, write: bool) -> bool {
+        self.stats.accesses += 1;
+        match self.find(addr) {
+            (set, Some(w)) => {
+                self.stats.hits += 1;
+                self.repl.on_hit(set, w);
+                if write {
+                    self.dirty[set * self.ways + w] = true;
+                }
+                true
+            }
+            (_, None) => {
+                self.stats.misses += 1;
+                false
+            }
+        }
+    }
+
+    /// Whether the line holding `addr` is present. Counts nothing.
+    pub fn contains(&self, addr: PhysAddr) -> bool {
+        self.find(addr).1.is_some()
+    }
+
+    /// Whether the line holding `addr` is present and dirty. Counts nothing.
+    pub fn is_dirty(&self, addr: PhysAddr) -> bool {
+        match self.find(addr) {
+            (set, Some(w)) => self.dirty[set * self.ways + w],
+            _ => false,
+        }
+    }
+
+    /// Install the line holding `addr` (see the module docs): returns the displaced valid line,
+    /// whose writeback is counted if it is dirty. A line already present only ORs in `dirty`.
+    pub fn fill(&mut self, addr: PhysAddr, dirty: bool) -> Option<Victim> {
+        let (set, found) = self.find(addr);
+        let base = set * self.ways;
+        if let Some(w) = found {
+            self.dirty[base + w] |= dirty;
+            self.repl.on_hit(set, w);
+            return None;
+        }
+        self.stats.fills += 1;
+        let w = self.repl.victim(set, &self.valid[base..base + self.ways]);
+        let i = base + w;
+        let victim = if self.valid[i] {
+            if self.dirty[i] {
+                self.stats.writebacks += 1;
+            }
+            Some(Victim {
+                addr: PhysAddr(self.lines[i] << LINE_SHIFT),
+                dirty: self.dirty[i],
+            })
+        } else {
+            None
+        };
+        self.lines[i] = addr.line();
+        self.valid[i] = true;
+        self.dirty[i] = dirty;
+        self.repl.on_fill(set, w);
+        victim
+    }
+
+    /// Drop the line holding `addr`; `Some(dirty)` if it was present. Counts nothing.
+    pub fn invalidate(&mut self, addr: PhysAddr) -> Option<bool> {
+        let (set, w) = self.find(addr);
+        let w = w?;
+        let i = set * self.ways + w;
+        self.valid[i] = false;
+        self.repl.on_invalidate(set, w);
+        Some(std::mem::take(&mut self.dirty[i]))
+    }
+
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
+    /// Hit latency.
+    pub fn latency(&self) -> Cycles {
+        self.latency
+    }
+
+    pub fn sets(&self) -> usize {
+        self.sets
+    }
+
+    pub fn ways(&self) -> usize {
+        self.ways
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1 KiB = 16 lines; `ways` ways.
+    fn small(ways: usize, policy: PolicyKind) -> Cache {
+        Cache::new(
+            &CacheConfig {
+                size_kib: 1,
+                ways,
+                latency: 2,
+                policy,
+            },
+            0,
+        )
+    }
+
+    /// Address of byte `off` in line `line`.
+    fn at(line: u64, off: u64) -> PhysAddr {
+        PhysAddr(line * 64 + off)
+    }
+
+    #[test]
+    fn hit_after_fill_anywhere_in_the_line() {
+        let mut c = small(2, PolicyKind::Lru);
+        assert!(!c.access(at(5, 0), false));
+        assert_eq!(c.fill(at(5, 0), false), None);
+        assert!(c.access(at(5, 63), false));
+        assert!(!c.access(at(6, 0), false));
+        assert!(c.contains(at(5, 17)));
+        let s = c.stats();
+        assert_eq!(
+            (s.accesses, s.hits, s.misses, s.fills, s.writebacks),
+            (3, 1, 2, 1, 0)
+        );
+        assert_eq!(c.latency(), Cycles(2));
+    }
+
+    #[test]
+    fn set_index_is_line_mod_sets() {
+        // 16 lines, 2 ways: 8 sets. Lines 3, 11, 19 share set 3.
+        let mut c = small(2, PolicyKind::Lru);
+        assert_eq!(c.sets(), 8);
+        c.fill(at(3, 0), false);
+        c.fill(at(11, 0), false);
+        c.fill(at(4, 0), false); // set 4: no conflict
+        assert_eq!(
+            c.fill(at(19, 8), false),
+            Some(Victim {
+                addr: at(3, 0),
+                dirty: false
+            })
+        );
+        assert!(c.contains(at(4, 0)) && c.contains(at(11, 0)) && c.contains(at(19, 0)));
+    }
+
+    #[test]
+    fn dirty_line_is_written_back_on_eviction() {
+        let mut c = small(2, PolicyKind::Lru);
+        c.fill(at(3, 0), false);
+        c.fill(at(11, 0), false);
+        assert!(c.access(at(3, 4), true)); // write hit: dirty, most recent
+        assert!(c.is_dirty(at(3, 0)));
+        assert_eq!(
+            c.fill(at(19, 0), false),
+            Some(Victim {
+                addr: at(11, 0),
+                dirty: false
+            })
+        );
+        assert_eq!(c.stats().writebacks, 0);
+        assert_eq!(
+            c.fill(at(27, 0), true),
+            Some(Victim {
+                addr: at(3, 0),
+                dirty: true
+            })
+        );
+        assert_eq!(c.stats().writebacks, 1);
+        assert!(c.is_dirty(at(27, 0)));
+    }
+
+    #[test]
+    fn filling_a_present_line_ors_dirty_and_counts_nothing() {
+        let mut c = small(2, PolicyKind::Lru);
+        c.fill(at(3, 0), false);
+        c.fill(at(11, 0), false);
+        assert_eq!(c.fill(at(3, 0), true), None);
+        assert!(c.is_dirty(at(3, 0)));
+        assert_eq!(c.fill(at(3, 0), false), None);
+        assert!(c.is_dirty(at(3, 0)), "dirty is ORed, never cleared");
+        assert_eq!(c.stats().fills, 2);
+        // The refresh made line 3 most recent: 11 is the LRU victim.
+        assert_eq!(c.fill(at(19, 0), false).unwrap().addr, at(11, 0));
+    }
+
+    #[test]
+    fn read_hit_keeps_line_clean() {
+        let mut c = small(4, PolicyKind::Plru);
+        c.fill(at(1, 0), false);
+        assert!(c.access(at(1, 0), false));
+        assert!(!c.is_dirty(at(1, 0)));
+    }
+
+    #[test]
+    fn invalidate_reports_dirty_and_frees_the_way() {
+        let mut c = small(2, PolicyKind::Fifo);
+        c.fill(at(3, 0), true);
+        c.fill(at(11, 0), false);
+        assert_eq!(c.invalidate(at(3, 0)), Some(true));
+        assert_eq!(c.invalidate(at(3, 0)), None);
+        assert_eq!(c.invalidate(at(11, 0)), Some(false));
+        assert_eq!(c.fill(at(19, 0), false), None);
+        assert!(!c.is_dirty(at(19, 0)));
+        assert_eq!(c.stats().writebacks, 0);
+    }
+
+    #[test]
+    fn fully_associative_cache_has_one_set() {
+        let mut c = small(16, PolicyKind::Lru);
+        assert_eq!(c.sets(), 1);
+        for l in 0..16 {
+            assert_eq!(c.fill(at(l * 1000, 0), false), None);
+        }
+        assert_eq!(c.fill(at(7, 0), false).unwrap().addr, at(0, 0));
+    }
+
+    #[test]
+    fn config_validation_names_the_key() {
+        assert_eq!(CacheConfig::default().validate("cache.l1d"), Ok(()));
+        let llc = CacheConfig {
+            size_kib: 2048,
+            ways: 16,
+            latency: 40,
+            policy: PolicyKind::Lru,
+        };
+        assert_eq!(llc.validate("cache.llc"), Ok(()));
+        // 48 KiB 12-way = 768 lines, 64 sets: fine (Golden Cove L1D).
+        let gc = CacheConfig {
+            size_kib: 48,
+            ways: 12,
+            ..CacheConfig::default()
+        };
+        assert_eq!(gc.validate("cache.l1d"), Ok(()));
+        let e = CacheConfig {
+            ways: 3,
+            ..CacheConfig::default()
+        }
+        .validate("cache.l2")
+        .unwrap_err();
+        assert_eq!(e.key, "cache.l2.ways");
+        assert!(e.to_string().contains("must divide lines (512)"), "{e}");
+        let e = CacheConfig {
+            size_kib: 0,
+            ..CacheConfig::default()
+        }
+        .validate("cache.l2")
+        .unwrap_err();
+        assert_eq!(e.key, "cache.l2.size_kib");
+        let e = CacheConfig {
+            latency: 0,
+            ..CacheConfig::default()
+        }
+        .validate("cache.l2")
+        .unwrap_err();
+        assert_eq!(e.key, "cache.l2.latency");
+    }
+}

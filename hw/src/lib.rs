@@ -5,15 +5,18 @@
 //! fault as a message. The OS lives in `vmsim-os`; `vmsim-sim` wires the two.
 
 pub mod cache;
+pub mod core;
 pub mod dram;
 pub mod error;
 pub mod memory;
+pub mod memsys;
 pub mod port;
 pub mod pte;
 pub mod pwc;
 pub mod replacement;
 pub mod tlb;
 pub mod types;
+pub mod walker;
 
 pub use error::ConfigError;
 pub use types::*;

@@ -173,7 +173,11 @@ impl Level {
     }
     /// The top level for a paging mode with `levels` levels (4 or 5).
     pub fn top(levels: u8) -> Level {
-        if levels == 5 { Level::Pml5 } else { Level::Pml4 }
+        if levels == 5 {
+            Level::Pml5
+        } else {
+            Level::Pml4
+        }
     }
 }
 
@@ -197,7 +201,10 @@ mod tests {
         assert_eq!(Level::Pml4.index(VirtAddr(511 << 39)), 511);
         assert_eq!(Level::Pd.index(VirtAddr(3 << 21)), 3);
         // Entry address: table base + index * 8 bytes.
-        assert_eq!(Level::Pd.entry_addr(Ppn(2), VirtAddr(3 << 21)), PhysAddr(0x2000 + 24));
+        assert_eq!(
+            Level::Pd.entry_addr(Ppn(2), VirtAddr(3 << 21)),
+            PhysAddr(0x2000 + 24)
+        );
     }
 
     #[test]

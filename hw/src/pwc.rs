@@ -1,1 +1,666 @@
-//! (being written)
+//! Page-walk caches: the paging-structure caches of Intel SDM Vol. 3A 4.10.3.
+//!
+//! Three small set-associative caches hold upper-level entries of recent walks, each mapping a
+//! key to the physical frame of the next-level table:
+//!
+//! | cache   | key                            | a hit gives the frame of | walk resumes at |
+//! | ------- | ------------------------------ | ------------------------ | --------------- |
+//! | `pml4e` | asid, VA >> 39 (bits 47:39)    | the PDPT                 | [`Level::Pdpt`] |
+//! | `pdpte` | asid, VA >> 30 (bits 47:30)    | the PD                   | [`Level::Pd`]   |
+//! | `pde`   | asid, VA >> 21 (bits 47:21)    | the PT                   | [`Level::Pt`]   |
+//!
+//! # Reference semantics
+//!
+//! - **Keys** are all VA bits from the level's shift upwards (`va >> 39`, `>> 30`, `>> 21`), not
+//!   masked at bit 47, so with 5-level paging the PML5 index (bits 56:48) is part of every key
+//!   (the SDM's 5-level PML4E cache is keyed by bits 56:39) and regions under different PML5
+//!   entries never alias. PML5 entries are not cached (`fill` ignores [`Level::Pml5`]): a walk in
+//!   5-level mode that misses all three caches reads the PML5 entry as usual.
+//! - **Set index** of a level = `key % sets` (the low bits of the key).
+//! - **Match**: valid, same key, same asid. Global pages play no part: paging-structure cache
+//!   entries are always tagged with the asid (PCID).
+//! - **Lookup** probes the three caches in parallel: each enabled level counts one lookup, and on
+//!   a hit one hit and a replacement update (even when a deeper level also hits). The deepest hit
+//!   wins (PDE over PDPTE over PML4E). When the whole unit is disabled nothing is counted.
+//! - **Fill** records a present, *non-leaf* entry read by the walker at a level (the walker must
+//!   not fill a PDPTE or PDE with PS set: it maps a huge page, not a table). It counts one fill
+//!   for that level; an existing entry with the same (asid, key) is updated in place, otherwise
+//!   the level's policy picks a way (invalid ways first).
+//! - **Invalidation** by VA removes, in every level, the entry covering `va` for `asid`. (A real
+//!   INVLPG drops *all* paging-structure-cache entries of the current PCID, SDM 4.10.4.1; the OS
+//!   model may call [`PageWalkCaches::invalidate_asid`] to get that behaviour.) Invalidations are
+//!   not counted.
+//! - A level configured with `entries = 0` does not exist: it never hits and counts nothing.
+//!
+//! Default sizes (2 / 4 / 32 entries) are small ChampSim-like paging-structure caches (see
+//! REFERENCE.md, "What other simulators default to": ChampSim PSCL5..2 = 2, 4, 8, 32 entries).
+
+use crate::error::ConfigError;
+use crate::pte::Level;
+use crate::replacement::{PolicyKind, Replacement};
+use crate::tlb::validate_geometry;
+use crate::types::{Asid, Cycles, Ppn, VirtAddr};
+use serde::{Deserialize, Serialize};
+use std::ops::Sub;
+
+/// Configuration of the three page-walk caches (config key `walker.pwc`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PwcConfig {
+    /// Whether the walker has page-walk caches at all.
+    pub enabled: bool,
+    /// Lookup latency in core cycles (>= 1); the three levels are probed in parallel.
+    pub latency: u64,
+    /// Replacement policy of all three levels.
+    pub policy: PolicyKind,
+    /// PML4E cache (its hits skip to the PDPT).
+    pub pml4e: PwcLevelConfig,
+    /// PDPTE cache (its hits skip to the PD).
+    pub pdpte: PwcLevelConfig,
+    /// PDE cache (its hits skip to the PT).
+    pub pde: PwcLevelConfig,
+}
+
+/// Geometry of one page-walk-cache level.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PwcLevelConfig {
+    /// Entries; 0 removes this level.
+    pub entries: usize,
+    /// Associativity: divides `entries` with a power-of-two number of sets.
+    pub ways: usize,
+}
+
+impl PwcLevelConfig {
+    pub fn sets(&self) -> usize {
+        self.entries / self.ways.max(1)
+    }
+}
+
+impl Default for PwcConfig {
+    /// Enabled, 1 cycle, LRU; PML4E 2 entries (fully assoc.), PDPTE 4 (fully assoc.),
+    /// PDE 32 (4-way, 8 sets): small ChampSim-like sizes (REFERENCE.md).
+    fn default() -> PwcConfig {
+        PwcConfig {
+            enabled: true,
+            latency: 1,
+            policy: PolicyKind::Lru,
+            pml4e: PwcLevelConfig {
+                entries: 2,
+                ways: 2,
+            },
+            pdpte: PwcLevelConfig {
+                entries: 4,
+                ways: 4,
+            },
+            pde: PwcLevelConfig {
+                entries: 32,
+                ways: 4,
+            },
+        }
+    }
+}
+
+impl PwcConfig {
+    /// Check the config; `key` is its config key (`walker.pwc`), and errors name the field
+    /// under it (`walker.pwc.pde.ways`). Checked even when disabled.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if self.latency == 0 {
+            return Err(ConfigError::new(
+                format!("{key}.latency"),
+                "must be at least 1 (lookup latency in core cycles)",
+            ));
+        }
+        for (name, lc) in [
+            ("pml4e", &self.pml4e),
+            ("pdpte", &self.pdpte),
+            ("pde", &self.pde),
+        ] {
+            if lc.entries > 0 {
+                validate_geometry(
+                    &format!("{key}.{name}"),
+                    "entries",
+                    lc.entries,
+                    lc.ways,
+                    true,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A page-walk-cache hit: resume the walk by reading the `next_level` entry in table `table`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PwcHit {
+    pub next_level: Level,
+    pub table: Ppn,
+}
+
+/// Counters of one level.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PwcLevelStats {
+    pub lookups: u64,
+    pub hits: u64,
+    pub fills: u64,
+}
+
+/// Counters of the three levels.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PwcStats {
+    pub pml4e: PwcLevelStats,
+    pub pdpte: PwcLevelStats,
+    pub pde: PwcLevelStats,
+}
+
+impl Sub for PwcLevelStats {
+    type Output = PwcLevelStats;
+    /// Counts since an earlier snapshot; saturates at zero.
+    fn sub(self, e: PwcLevelStats) -> PwcLevelStats {
+        PwcLevelStats {
+            lookups: self.lookups.saturating_sub(e.lookups),
+            hits: self.hits.saturating_sub(e.hits),
+            fills: self.fills.saturating_sub(e.fills),
+        }
+    }
+}
+
+impl Sub for PwcStats {
+    type Output = PwcStats;
+    /// Counts since an earlier snapshot; saturates at zero.
+    fn sub(self, e: PwcStats) -> PwcStats {
+        PwcStats {
+            pml4e: self.pml4e - e.pml4e,
+            pdpte: self.pdpte - e.pdpte,
+            pde: self.pde - e.pde,
+        }
+    }
+}
+
+/// One level: a set-associative array of (asid, key) -> table frame.
+#[derive(Clone, Debug)]
+struct PwcLevel {
+    /// VA shift of this level's key (39, 30 or 21).
+    shift: u32,
+    /// The level at which a hit resumes the walk.
+    next_level: Level,
+    sets: usize,
+    ways: usize,
+    keys: Vec<u64>,
+    asids: Vec<Asid>,
+    valid: Vec<bool>,
+    tables: Vec<Ppn>,
+    /// `None` when the level has no entries.
+    repl: Option<Replacement>,
+}
+
+impl PwcLevel {
+    fn new(cfg: &PwcLevelConfig, policy: PolicyKind, shift: u32, next: Level, seed: u64) -> Self {
+        let n = cfg.entries;
+        let sets = cfg.sets();
+        PwcLevel {
+            shift,
+            next_level: next,
+            sets,
+            ways: cfg.ways,
+            keys: vec![0; n],
+            asids: vec![Asid(0); n],
+            valid: vec![false; n],
+            tables: vec![Ppn(0); n],
+            repl: (n > 0).then(|| Replacement::new(policy, sets, cfg.ways, seed)),
+        }
+    }
+
+    #[inline]
+    fn key(&self, va: VirtAddr) -> u64 {
+        va.0 >> self.shift
+    }
+
+    /// (set, way) of the entry for (asid, key).
+    #[inline]
+    fn find(&self, asid: Asid, key: u64) -> Option<(usize, usize)> {
+        if self.sets == 0 {
+            return None;
+        }
+        let set = (key % self.sets as u64) as usize;
+        let base = set * self.ways;
+        (0..self.ways)
+            .find(|&w| {
+                let i = base + w;
+                self.valid[i] && self.keys[i] == key && self.asids[i] == asid
+            })
+            .map(|w| (set, w))
+    }
+
+    fn lookup(&mut self, asid: Asid, va: VirtAddr, stats: &mut PwcLevelStats) -> Option<PwcHit> {
+        let repl = self.repl.as_mut()?;
+        stats.lookups += 1;
+        let key = va.0 >> self.shift;
+        let set = (key % self.sets as u64) as usize;
+        let base = set * self.ways;
+        for w in 0..self.ways {
+            let i = base + w;
+            if self.valid[i] && self.keys[i] == key && self.asids[i] == asid {
+                stats.hits += 1;
+                repl.on_hit(set, w);
+                return Some(PwcHit {
+                    next_level: self.next_level,
+                    table: self.tables[i],
+                });
+            }
+        }
+        None
+    }
+
+    fn fill(&mut self, asid: Asid, va: VirtAddr, table: Ppn, stats: &mut PwcLevelStats) {
+        if self.repl.is_none() {
+            return;
+        }
+        stats.fills += 1;
+        let key = self.key(va);
+        let (set, way) = match self.find(asid, key) {
+            Some(sw) => sw,
+            None => {
+                let set = (key % self.sets as u64) as usize;
+                let base = set * self.ways;
+                let valid = &self.valid[base..base + self.ways];
+                let repl = self.repl.as_mut().expect("checked above");
+                (set, repl.victim(set, valid))
+            }
+        };
+        let i = set * self.ways + way;
+        self.keys[i] = key;
+        self.asids[i] = asid;
+        self.valid[i] = true;
+        self.tables[i] = table;
+        if let Some(r) = self.repl.as_mut() {
+            r.on_fill(set, way);
+        }
+    }
+
+    fn drop_slot(&mut self, i: usize) {
+        self.valid[i] = false;
+        if let Some(r) = self.repl.as_mut() {
+            r.on_invalidate(i / self.ways, i % self.ways);
+        }
+    }
+
+    fn invalidate_va(&mut self, asid: Asid, va: VirtAddr) -> usize {
+        match self.find(asid, self.key(va)) {
+            Some((set, way)) => {
+                self.drop_slot(set * self.ways + way);
+                1
+            }
+            None => 0,
+        }
+    }
+
+    fn invalidate_where(&mut self, pred: impl Fn(Asid) -> bool) -> usize {
+        let mut n = 0;
+        for i in 0..self.valid.len() {
+            if self.valid[i] && pred(self.asids[i]) {
+                self.drop_slot(i);
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+/// The three page-walk caches of one walker (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct PageWalkCaches {
+    enabled: bool,
+    latency: Cycles,
+    pml4e: PwcLevel,
+    pdpte: PwcLevel,
+    pde: PwcLevel,
+    stats: PwcStats,
+}
+
+impl PageWalkCaches {
+    /// Build empty caches. `seed` feeds the random policy (each level derives its own stream).
+    ///
+    /// Panics if `cfg` does not pass [`PwcConfig::validate`] (validate configs first).
+    pub fn new(cfg: &PwcConfig, seed: u64) -> PageWalkCaches {
+        if let Err(e) = cfg.validate("walker.pwc") {
+            panic!("PageWalkCaches::new with an unvalidated config: {e}");
+        }
+        const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+        PageWalkCaches {
+            enabled: cfg.enabled,
+            latency: Cycles(cfg.latency),
+            pml4e: PwcLevel::new(&cfg.pml4e, cfg.policy, 39, Level::Pdpt, seed ^ MIX),
+            pdpte: PwcLevel::new(
+                &cfg.pdpte,
+                cfg.policy,
+                30,
+                Level::Pd,
+                seed ^ MIX.wrapping_mul(2),
+            ),
+            pde: PwcLevel::new(
+                &cfg.pde,
+                cfg.policy,
+                21,
+                Level::Pt,
+                seed ^ MIX.wrapping_mul(3),
+            ),
+            stats: PwcStats::default(),
+        }
+    }
+
+    /// Probe all three levels in parallel; the deepest hit wins. Each enabled level counts a
+    /// lookup (and a hit, updating its replacement state). `None` when disabled (nothing
+    /// counted) or when every level misses.
+    pub fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<PwcHit> {
+        if !self.enabled {
+            return None;
+        }
+        let l4 = self.pml4e.lookup(asid, va, &mut self.stats.pml4e);
+        let l3 = self.pdpte.lookup(asid, va, &mut self.stats.pdpte);
+        let l2 = self.pde.lookup(asid, va, &mut self.stats.pde);
+        l2.or(l3).or(l4)
+    }
+
+    /// Record the present, non-leaf entry read at `level` for `va`, pointing at table
+    /// `next_table`: a `Pml4` entry goes to the PML4E cache, `Pdpt` to PDPTE, `Pd` to PDE;
+    /// `Pml5` and `Pt` are ignored. No-op when disabled.
+    pub fn fill(&mut self, asid: Asid, va: VirtAddr, level: Level, next_table: Ppn) {
+        if !self.enabled {
+            return;
+        }
+        match level {
+            Level::Pml4 => self.pml4e.fill(asid, va, next_table, &mut self.stats.pml4e),
+            Level::Pdpt => self.pdpte.fill(asid, va, next_table, &mut self.stats.pdpte),
+            Level::Pd => self.pde.fill(asid, va, next_table, &mut self.stats.pde),
+            Level::Pml5 | Level::Pt => {}
+        }
+    }
+
+    /// Drop, in every level, the entry covering `va` for `asid`. Returns how many were dropped.
+    pub fn invalidate_va(&mut self, asid: Asid, va: VirtAddr) -> usize {
+        self.pml4e.invalidate_va(asid, va)
+            + self.pdpte.invalidate_va(asid, va)
+            + self.pde.invalidate_va(asid, va)
+    }
+
+    /// Drop every entry of `asid`. Returns how many were dropped.
+    pub fn invalidate_asid(&mut self, asid: Asid) -> usize {
+        self.pml4e.invalidate_where(|a| a == asid)
+            + self.pdpte.invalidate_where(|a| a == asid)
+            + self.pde.invalidate_where(|a| a == asid)
+    }
+
+    /// Drop every entry. Returns how many were dropped.
+    pub fn invalidate_all(&mut self) -> usize {
+        self.pml4e.invalidate_where(|_| true)
+            + self.pdpte.invalidate_where(|_| true)
+            + self.pde.invalidate_where(|_| true)
+    }
+
+    pub fn stats(&self) -> &PwcStats {
+        &self.stats
+    }
+
+    /// Lookup latency (all levels in parallel).
+    pub fn latency(&self) -> Cycles {
+        self.latency
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Asid = Asid(1);
+
+    /// A VA from its PML4, PDPT, PD and PT indices (and page offset 0x123).
+    fn va(l4: u64, l3: u64, l2: u64, l1: u64) -> VirtAddr {
+        VirtAddr((l4 << 39) | (l3 << 30) | (l2 << 21) | (l1 << 12) | 0x123)
+    }
+
+    fn pwc() -> PageWalkCaches {
+        PageWalkCaches::new(&PwcConfig::default(), 0)
+    }
+
+    /// Fill the three levels as a walk of `v` would: PML4E -> PDPT frame `base`+1,
+    /// PDPTE -> PD frame `base`+2, PDE -> PT frame `base`+3.
+    fn walk_fill(p: &mut PageWalkCaches, asid: Asid, v: VirtAddr, base: u64) {
+        p.fill(asid, v, Level::Pml4, Ppn(base + 1));
+        p.fill(asid, v, Level::Pdpt, Ppn(base + 2));
+        p.fill(asid, v, Level::Pd, Ppn(base + 3));
+    }
+
+    #[test]
+    fn pde_hit_skips_to_the_pt_level_with_the_right_table() {
+        let mut p = pwc();
+        let v = va(1, 2, 3, 4);
+        p.fill(A, v, Level::Pd, Ppn(0x777));
+        let hit = p.lookup(A, va(1, 2, 3, 400)).unwrap();
+        assert_eq!(
+            hit,
+            PwcHit {
+                next_level: Level::Pt,
+                table: Ppn(0x777)
+            }
+        );
+        // Walking on from the hit reads the PT entry for the VA in that table.
+        assert_eq!(
+            hit.next_level.entry_addr(hit.table, va(1, 2, 3, 400)).0,
+            (0x777 << 12) + 400 * 8
+        );
+    }
+
+    #[test]
+    fn deepest_hit_wins() {
+        let mut p = pwc();
+        walk_fill(&mut p, A, va(1, 2, 3, 4), 100);
+        // Same 2 MiB region: PDE hit.
+        assert_eq!(
+            p.lookup(A, va(1, 2, 3, 9)),
+            Some(PwcHit {
+                next_level: Level::Pt,
+                table: Ppn(103)
+            })
+        );
+        // Same 1 GiB, other 2 MiB: PDPTE hit.
+        assert_eq!(
+            p.lookup(A, va(1, 2, 4, 9)),
+            Some(PwcHit {
+                next_level: Level::Pd,
+                table: Ppn(102)
+            })
+        );
+        // Same 512 GiB, other 1 GiB: PML4E hit.
+        assert_eq!(
+            p.lookup(A, va(1, 3, 3, 4)),
+            Some(PwcHit {
+                next_level: Level::Pdpt,
+                table: Ppn(101)
+            })
+        );
+        // Other 512 GiB: miss.
+        assert_eq!(p.lookup(A, va(2, 2, 3, 4)), None);
+        // Every level counted every lookup; hits only where the level hit.
+        let s = p.stats();
+        assert_eq!((s.pml4e.lookups, s.pml4e.hits, s.pml4e.fills), (4, 3, 1));
+        assert_eq!((s.pdpte.lookups, s.pdpte.hits, s.pdpte.fills), (4, 2, 1));
+        assert_eq!((s.pde.lookups, s.pde.hits, s.pde.fills), (4, 1, 1));
+    }
+
+    #[test]
+    fn entries_for_different_regions_do_not_alias() {
+        let mut p = pwc();
+        // Adjacent 2 MiB regions, the same PD index under different PDPT indices, and the same
+        // lower indices under different PML4 indices: all distinct PDE keys.
+        let regions = [
+            va(1, 2, 3, 0),
+            va(1, 2, 4, 0),
+            va(1, 5, 3, 0),
+            va(6, 2, 3, 0),
+        ];
+        for (i, &r) in regions.iter().enumerate() {
+            p.fill(A, r, Level::Pd, Ppn(0x100 + i as u64));
+        }
+        for (i, &r) in regions.iter().enumerate() {
+            let hit = p.lookup(A, VirtAddr(r.0 + 0x5000)).unwrap();
+            assert_eq!(hit.next_level, Level::Pt);
+            assert_eq!(hit.table, Ppn(0x100 + i as u64), "region {i}");
+        }
+        // PDPTE keys: two 1 GiB regions with the same PDPT index under different PML4 entries.
+        p.fill(A, va(1, 7, 0, 0), Level::Pdpt, Ppn(0x201));
+        p.fill(A, va(2, 7, 0, 0), Level::Pdpt, Ppn(0x202));
+        assert_eq!(p.lookup(A, va(1, 7, 9, 9)).unwrap().table, Ppn(0x201));
+        assert_eq!(p.lookup(A, va(2, 7, 9, 9)).unwrap().table, Ppn(0x202));
+    }
+
+    #[test]
+    fn pde_set_index_is_key_mod_sets() {
+        // Default PDE cache: 32 entries, 4 ways, 8 sets. PD indices 0, 8, 16, 24, 32 (same
+        // PML4/PDPT) share set 0; the fifth fill evicts the LRU one (index 0).
+        let mut p = pwc();
+        for i in [0, 8, 16, 24, 32] {
+            p.fill(A, va(0, 0, i, 0), Level::Pd, Ppn(i));
+        }
+        assert_eq!(p.lookup(A, va(0, 0, 0, 0)), None);
+        for i in [8, 16, 24, 32] {
+            assert_eq!(p.lookup(A, va(0, 0, i, 0)).unwrap().table, Ppn(i));
+        }
+        // Other sets are untouched: 28 more entries fit without evicting any of the above.
+        for i in (1..40).filter(|i| i % 8 != 0).take(28) {
+            p.fill(A, va(0, 0, i, 0), Level::Pd, Ppn(i));
+        }
+        for i in [8, 16, 24, 32] {
+            assert!(p.lookup(A, va(0, 0, i, 0)).is_some());
+        }
+    }
+
+    #[test]
+    fn five_level_paging_is_handled_safely() {
+        let mut p = pwc();
+        // A PML5 entry is never cached, nor is a PT (leaf) entry.
+        p.fill(A, va(1, 2, 3, 4), Level::Pml5, Ppn(9));
+        p.fill(A, va(1, 2, 3, 4), Level::Pt, Ppn(9));
+        assert_eq!(p.lookup(A, va(1, 2, 3, 4)), None);
+        assert_eq!(
+            p.stats().pml4e.fills + p.stats().pdpte.fills + p.stats().pde.fills,
+            0
+        );
+        // 57-bit VAs that differ only in the PML5 index (bits 56:48) do not alias.
+        let lo = va(1, 2, 3, 4);
+        let hi = VirtAddr(lo.0 | (5 << 48));
+        walk_fill(&mut p, A, lo, 10);
+        walk_fill(&mut p, A, hi, 20);
+        assert_eq!(p.lookup(A, lo).unwrap().table, Ppn(13));
+        assert_eq!(p.lookup(A, hi).unwrap().table, Ppn(23));
+        assert_eq!(
+            p.lookup(A, VirtAddr(va(1, 9, 0, 0).0 | (5 << 48)))
+                .unwrap()
+                .table,
+            Ppn(21)
+        );
+        assert_eq!(p.lookup(A, va(1, 9, 0, 0)).unwrap().table, Ppn(11));
+    }
+
+    #[test]
+    fn asids_are_isolated() {
+        let mut p = pwc();
+        walk_fill(&mut p, A, va(1, 2, 3, 4), 100);
+        assert_eq!(p.lookup(Asid(2), va(1, 2, 3, 4)), None);
+        walk_fill(&mut p, Asid(2), va(1, 2, 3, 4), 200);
+        assert_eq!(p.lookup(A, va(1, 2, 3, 4)).unwrap().table, Ppn(103));
+        assert_eq!(p.lookup(Asid(2), va(1, 2, 3, 4)).unwrap().table, Ppn(203));
+    }
+
+    #[test]
+    fn refill_replaces_in_place() {
+        let mut p = pwc();
+        p.fill(A, va(1, 2, 3, 4), Level::Pd, Ppn(1));
+        p.fill(A, va(1, 2, 3, 5), Level::Pd, Ppn(2));
+        assert_eq!(p.lookup(A, va(1, 2, 3, 4)).unwrap().table, Ppn(2));
+        assert_eq!(p.invalidate_all(), 1, "only one entry for the key");
+        assert_eq!(p.stats().pde.fills, 2);
+    }
+
+    #[test]
+    fn disabled_caches_count_nothing() {
+        let cfg = PwcConfig {
+            enabled: false,
+            ..PwcConfig::default()
+        };
+        let mut p = PageWalkCaches::new(&cfg, 0);
+        assert!(!p.enabled());
+        walk_fill(&mut p, A, va(1, 2, 3, 4), 100);
+        assert_eq!(p.lookup(A, va(1, 2, 3, 4)), None);
+        assert_eq!(p.stats(), &PwcStats::default());
+    }
+
+    #[test]
+    fn a_level_with_no_entries_never_hits_and_counts_nothing() {
+        let cfg = PwcConfig {
+            pml4e: PwcLevelConfig {
+                entries: 0,
+                ways: 0,
+            },
+            ..PwcConfig::default()
+        };
+        assert_eq!(cfg.validate("walker.pwc"), Ok(()));
+        let mut p = PageWalkCaches::new(&cfg, 0);
+        p.fill(A, va(1, 2, 3, 4), Level::Pml4, Ppn(1));
+        p.fill(A, va(1, 2, 3, 4), Level::Pdpt, Ppn(2));
+        assert_eq!(p.lookup(A, va(1, 3, 0, 0)), None);
+        assert_eq!(p.lookup(A, va(1, 2, 0, 0)).unwrap().table, Ppn(2));
+        assert_eq!(p.stats().pml4e, PwcLevelStats::default());
+        assert_eq!(p.stats().pdpte.lookups, 2);
+    }
+
+    #[test]
+    fn invalidation_by_va_asid_and_all() {
+        let mut p = pwc();
+        walk_fill(&mut p, A, va(1, 2, 3, 4), 100);
+        walk_fill(&mut p, Asid(2), va(1, 2, 3, 4), 200);
+        // By VA: every level covering the VA, for that asid only.
+        assert_eq!(p.invalidate_va(A, va(1, 2, 3, 0)), 3);
+        assert_eq!(p.lookup(A, va(1, 2, 3, 4)), None);
+        assert_eq!(p.lookup(Asid(2), va(1, 2, 3, 4)).unwrap().table, Ppn(203));
+        // A VA in another 2 MiB region of the same 1 GiB drops the PML4E and PDPTE only.
+        walk_fill(&mut p, A, va(1, 2, 3, 4), 100);
+        assert_eq!(p.invalidate_va(A, va(1, 2, 8, 0)), 2);
+        assert_eq!(p.lookup(A, va(1, 2, 3, 4)).unwrap().table, Ppn(103));
+        assert_eq!(p.lookup(A, va(1, 2, 8, 0)), None);
+        // By asid.
+        assert_eq!(p.invalidate_asid(Asid(2)), 3);
+        assert_eq!(p.lookup(Asid(2), va(1, 2, 3, 4)), None);
+        assert!(p.lookup(A, va(1, 2, 3, 4)).is_some());
+        // All.
+        assert_eq!(p.invalidate_all(), 1);
+        assert_eq!(p.lookup(A, va(1, 2, 3, 4)), None);
+    }
+
+    #[test]
+    fn config_validation_names_the_key() {
+        assert_eq!(PwcConfig::default().validate("walker.pwc"), Ok(()));
+        let cfg = PwcConfig {
+            pde: PwcLevelConfig {
+                entries: 24,
+                ways: 4,
+            },
+            ..PwcConfig::default()
+        };
+        let e = cfg.validate("walker.pwc").unwrap_err();
+        assert_eq!(e.key, "walker.pwc.pde.ways");
+        assert!(e.to_string().contains("power-of-two number of sets"), "{e}");
+        let cfg = PwcConfig {
+            latency: 0,
+            ..PwcConfig::default()
+        };
+        assert_eq!(
+            cfg.validate("walker.pwc").unwrap_err().key,
+            "walker.pwc.latency"
+        );
+    }
+}

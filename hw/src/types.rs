@@ -15,11 +15,15 @@ pub const LINE_SHIFT: u32 = 6;
 pub const LINE_SIZE: u64 = 1 << LINE_SHIFT;
 
 /// A point in time, in core clock cycles.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Cycle(pub u64);
 
 /// A duration, in core clock cycles.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Cycles(pub u64);
 
 impl Add<Cycles> for Cycle {
@@ -57,23 +61,33 @@ impl fmt::Display for Cycle {
 }
 
 /// A virtual address (48-bit canonical in 4-level mode, 57-bit in 5-level mode).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct VirtAddr(pub u64);
 
 /// A physical address.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct PhysAddr(pub u64);
 
 /// A virtual page number (virtual address >> 12).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Vpn(pub u64);
 
 /// A physical page (frame) number (physical address >> 12).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Ppn(pub u64);
 
 /// An address-space identifier (x86 PCID, Arm ASID) as the TLB tags entries with it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Asid(pub u16);
 
 impl VirtAddr {
@@ -175,7 +189,7 @@ mod tests {
     fn physical_address_is_ppn_shifted_or_offset() {
         assert_eq!(Ppn(0x1234).with_offset(0xabc), PhysAddr(0x1234abc));
         assert_eq!(PhysAddr(0x1234abc).ppn(), Ppn(0x1234));
-        assert_eq!(VirtAddr(0x7fff_1234_5678).vpn(), Vpn(0x7fff_1234_5));
+        assert_eq!(VirtAddr(0x7fff_1234_5678).vpn(), Vpn(0x7_fff1_2345));
         assert_eq!(VirtAddr(0x7fff_1234_5678).page_offset(), 0x678);
     }
 

@@ -1,1 +1,16 @@
-//! placeholder crate root, filled in below
+//! vmsim-sim: configuration, workloads, the System that wires hardware and OS, the run loop,
+//! statistics and output files.
+
+pub mod config;
+pub mod histogram;
+pub mod output;
+pub mod run;
+pub mod stats;
+pub mod summary;
+pub mod system;
+pub mod workload;
+
+pub use config::{Config, ConfigBuilder, ConfigError};
+pub use run::{RunOutput, run};
+pub use stats::SystemStats;
+pub use system::{NoObserver, Observer, SimError, System};

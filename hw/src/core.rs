@@ -1,0 +1,677 @@
+//! The in-order core front end: replays a workload's accesses one at a time.
+//!
+//! Each record costs its instructions one cycle each, then stalls the core for the translation
+//! and the data access of every 4 KiB page it touches, in address order. The L1 TLB and L1 cache
+//! lookups sit on the load/store path as in hardware, so a TLB hit and a cache hit cost no message;
+//! an L2 TLB miss sends a walk request to the walkers, a cache miss a request to the memory
+//! system, and a fault a trap to the OS, whose reply says retry (from the L1 lookup, as the
+//! reference semantics require) or kill.
+//!
+//! The core owns the TLB hierarchy: L1 ITLB (instruction fetches), L1 DTLB (loads and stores) and
+//! the unified L2 TLB. A write that hits an entry whose D bit is not yet set updates the leaf PTE
+//! (a posted write, counted with the walker's A/D writes) without a new walk.
+
+use crate::error::ConfigError;
+use crate::memory::PhysMem;
+use crate::memsys::{MemPorts, MemReq, MemorySystem, Requester};
+use crate::port::Port;
+use crate::pte::Pte;
+use crate::tlb::{Tlb, TlbConfig, TlbEntry, TlbStats};
+use crate::types::{AccessKind, Asid, Cycle, Cycles, PageSize, PhysAddr, Ppn, VirtAddr, Vpn};
+use crate::walker::{Fault, FaultReason, WalkOutcome, WalkPorts, WalkRecord, WalkRequest};
+use serde::{Deserialize, Serialize};
+
+/// The TLB hierarchy's configuration (`tlb.*`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlbsConfig {
+    pub l1i: TlbConfig,
+    pub l1d: TlbConfig,
+    pub l2: TlbConfig,
+}
+
+impl Default for TlbsConfig {
+    /// Intel Skylake: L1 DTLB 64 entries 4-way, L1 ITLB 128 entries 8-way, STLB 1536 entries
+    /// 12-way with an L1-miss-STLB-hit cost of about 9 cycles (Intel Optimization Manual
+    /// 248966-045 Table 2-15; 7-cpu.com Skylake).
+    fn default() -> Self {
+        use crate::replacement::PolicyKind::Lru;
+        TlbsConfig {
+            l1i: TlbConfig {
+                entries: 128,
+                ways: 8,
+                policy: Lru,
+                latency: 1,
+            },
+            l1d: TlbConfig {
+                entries: 64,
+                ways: 4,
+                policy: Lru,
+                latency: 1,
+            },
+            l2: TlbConfig {
+                entries: 1536,
+                ways: 12,
+                policy: Lru,
+                latency: 9,
+            },
+        }
+    }
+}
+
+impl TlbsConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.l1i.validate("tlb.l1i")?;
+        self.l1d.validate("tlb.l1d")?;
+        self.l2.validate("tlb.l2")
+    }
+}
+
+/// One access as the core replays it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub kind: AccessKind,
+    pub va: VirtAddr,
+    pub size: u32,
+    /// Instructions retired with this access (one cycle each).
+    pub instrs: u32,
+}
+
+/// The deepest TLB level an access needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum TlbLevel {
+    L1,
+    L2,
+    Walk,
+}
+
+impl TlbLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlbLevel::L1 => "L1",
+            TlbLevel::L2 => "L2",
+            TlbLevel::Walk => "WALK",
+        }
+    }
+}
+
+/// How the OS handled a fault, as it reports back to the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum FaultKind {
+    None,
+    /// A page fault served from memory (zero-fill or a new mapping).
+    Minor,
+    /// A page fault that read the page back from the disk.
+    Major,
+    /// A protection fault the OS resolved (e.g. a mapping made writable).
+    Protection,
+    /// The process was killed with SIGSEGV.
+    Segv,
+    /// The process was killed with SIGBUS (a failed swap-in).
+    Bus,
+}
+
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::None => "none",
+            FaultKind::Minor => "minor",
+            FaultKind::Major => "major",
+            FaultKind::Protection => "protection",
+            FaultKind::Segv => "segv",
+            FaultKind::Bus => "bus",
+        }
+    }
+}
+
+/// The OS's answer to a trap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrapReply {
+    /// The fault is fixed: retry the translation from the L1 lookup.
+    Retry(FaultKind),
+    /// The process is dead: abandon the access.
+    Kill(FaultKind),
+}
+
+/// The trap interface between the core and the OS.
+#[derive(Debug)]
+pub struct TrapPorts {
+    pub fault: Port<Fault>,
+    pub reply: Port<TrapReply>,
+}
+
+impl TrapPorts {
+    pub fn new() -> TrapPorts {
+        TrapPorts {
+            fault: Port::new(1),
+            reply: Port::new(1),
+        }
+    }
+}
+
+impl Default for TrapPorts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A completed access, for `accesses.csv` and the statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessDone {
+    pub start: Cycle,
+    pub end: Cycle,
+    pub asid: Asid,
+    pub kind: AccessKind,
+    pub va: VirtAddr,
+    /// Physical address of the first byte (0 when the access was abandoned).
+    pub pa: PhysAddr,
+    pub page_size: PageSize,
+    pub tlb: TlbLevel,
+    /// Cycles from the start of the translation of the first page to the end of the last one.
+    pub translation_cycles: u64,
+    pub walk_cycles: u64,
+    pub walk_mem_refs: u32,
+    pub fault: FaultKind,
+}
+
+/// Core counters (`core.*`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CoreStats {
+    pub accesses: u64,
+    pub instructions: u64,
+    pub page_translations: u64,
+    /// Cycles the core stalled on translation (TLB lookups, walks, faults).
+    pub translation_cycles: u64,
+    /// Of those, cycles lost beyond an L1 TLB hit (L2 lookups, walks, faults): the TLB miss cost.
+    pub tlb_miss_cycles: u64,
+    /// Cycles in fault handling (trap to reply).
+    pub fault_cycles: u64,
+    /// Cycles stalled on data accesses.
+    pub data_cycles: u64,
+    pub dirty_bit_updates: u64,
+    pub killed_accesses: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Ready for the next access from `ready_at`.
+    Ready,
+    WaitWalk,
+    WaitTrap,
+    WaitData,
+    /// The process was killed; accesses are not translated.
+    Killed,
+}
+
+/// The access in flight.
+#[derive(Clone, Copy, Debug)]
+struct Current {
+    acc: Access,
+    /// Page being worked on and the last page.
+    vpn: Vpn,
+    last_vpn: Vpn,
+    /// When the current page's translation started.
+    xlat_start: Cycle,
+    done: AccessDone,
+    pa_first: Option<PhysAddr>,
+}
+
+/// The core with its TLBs.
+pub struct Core {
+    l1i: Tlb,
+    l1d: Tlb,
+    l2: Tlb,
+    asid: Asid,
+    root: Ppn,
+    user: bool,
+    state: State,
+    ready_at: Cycle,
+    cur: Option<Current>,
+    next_id: u64,
+    finished: Option<AccessDone>,
+    walk_log: Option<WalkRecord>,
+    stats: CoreStats,
+}
+
+impl Core {
+    pub fn new(tlbs: &TlbsConfig, seed: u64) -> Result<Core, ConfigError> {
+        tlbs.validate()?;
+        Ok(Core {
+            l1i: Tlb::new(&tlbs.l1i, seed ^ 0x7115),
+            l1d: Tlb::new(&tlbs.l1d, seed ^ 0x71d5),
+            l2: Tlb::new(&tlbs.l2, seed ^ 0x7125),
+            asid: Asid(0),
+            root: Ppn(0),
+            user: true,
+            state: State::Ready,
+            ready_at: Cycle(0),
+            cur: None,
+            next_id: 0,
+            finished: None,
+            walk_log: None,
+            stats: CoreStats::default(),
+        })
+    }
+
+    /// Load the page-table base register and address-space tag (a context switch's CR3 write).
+    pub fn set_context(&mut self, asid: Asid, root: Ppn, user: bool) {
+        self.asid = asid;
+        self.root = root;
+        self.user = user;
+    }
+
+    /// Whether the core can take a new access at `now`.
+    #[inline]
+    pub fn wants_access(&self, now: Cycle) -> bool {
+        self.state == State::Ready && self.ready_at <= now
+    }
+
+    /// Whether the current process has been killed.
+    pub fn killed(&self) -> bool {
+        self.state == State::Killed
+    }
+
+    /// The cycle at which the core is next ready (when it is in `Ready`).
+    pub fn ready_at(&self) -> Cycle {
+        self.ready_at
+    }
+
+    /// Start an access at `now` (requires `wants_access(now)`), going as far as the L1 paths
+    /// allow.
+    #[inline]
+    pub fn begin(
+        &mut self,
+        now: Cycle,
+        acc: Access,
+        phys: &mut PhysMem,
+        mem: &mut MemorySystem,
+        ports: &mut CorePorts<'_>,
+    ) {
+        debug_assert!(self.wants_access(now));
+        self.stats.accesses += 1;
+        self.stats.instructions += acc.instrs as u64;
+        let start = now;
+        let t = now + Cycles(acc.instrs as u64);
+        let first = acc.va.vpn();
+        let last = VirtAddr(acc.va.0.saturating_add(acc.size.max(1) as u64 - 1)).vpn();
+        self.cur = Some(Current {
+            acc,
+            vpn: first,
+            last_vpn: last,
+            xlat_start: t,
+            done: AccessDone {
+                start,
+                end: start,
+                asid: self.asid,
+                kind: acc.kind,
+                va: acc.va,
+                pa: PhysAddr(0),
+                page_size: PageSize::Size4K,
+                tlb: TlbLevel::L1,
+                translation_cycles: 0,
+                walk_cycles: 0,
+                walk_mem_refs: 0,
+                fault: FaultKind::None,
+            },
+            pa_first: None,
+        });
+        self.translate(now, t, phys, mem, ports);
+    }
+
+    /// Handle responses visible at `now`. Returns true on progress.
+    pub fn tick(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        mem: &mut MemorySystem,
+        ports: &mut CorePorts<'_>,
+    ) -> bool {
+        match self.state {
+            State::WaitWalk => {
+                let Some(resp) = ports.walk.resp.recv(now) else {
+                    return false;
+                };
+                self.walk_log = Some(resp.record);
+                let cur = self.cur.as_mut().expect("walk without an access");
+                cur.done.walk_cycles += (resp.record.end - resp.record.start).0;
+                cur.done.walk_mem_refs += resp.record.mem_refs;
+                match resp.outcome {
+                    WalkOutcome::Fill(t) => {
+                        let e = TlbEntry {
+                            asid: self.asid,
+                            vpn: t.vpn,
+                            ppn: t.ppn,
+                            size: t.size,
+                            perms: t.perms,
+                            global: t.global,
+                            dirty: t.dirty,
+                            pte_addr: t.pte_addr,
+                        };
+                        let kind = cur.acc.kind;
+                        self.l2.fill(e);
+                        self.l1_for(kind).fill(e);
+                        self.translated(now, now, e, phys, mem, ports);
+                    }
+                    WalkOutcome::Fault(f) => self.raise(now, f, ports),
+                }
+                true
+            }
+            State::WaitTrap => {
+                let Some(reply) = ports.trap.reply.recv(now) else {
+                    return false;
+                };
+                let cur = self.cur.as_mut().expect("trap without an access");
+                match reply {
+                    TrapReply::Retry(kind) => {
+                        cur.done.fault = cur.done.fault.max(kind);
+                        self.translate(now, now, phys, mem, ports);
+                    }
+                    TrapReply::Kill(kind) => {
+                        cur.done.fault = cur.done.fault.max(kind);
+                        let done = cur.done;
+                        self.stats.translation_cycles += (now - cur.xlat_start).0;
+                        self.finish(now, done);
+                        self.state = State::Killed;
+                    }
+                }
+                true
+            }
+            State::WaitData => {
+                let Some(_resp) = ports.mem.core_resp.recv(now) else {
+                    return false;
+                };
+                self.next_page(now, now, phys, mem, ports);
+                true
+            }
+            State::Ready | State::Killed => false,
+        }
+    }
+
+    /// Earliest cycle at which the core has something to do.
+    #[inline]
+    pub fn next_event_of(
+        &self,
+        walk: &WalkPorts,
+        mem: &MemPorts,
+        trap: &TrapPorts,
+    ) -> Option<Cycle> {
+        match self.state {
+            State::Ready => Some(self.ready_at),
+            State::WaitWalk => walk.resp.next_ready(),
+            State::WaitTrap => trap.reply.next_ready(),
+            State::WaitData => mem.core_resp.next_ready(),
+            State::Killed => None,
+        }
+    }
+
+    /// No access in flight (ready for the next, or killed).
+    #[inline]
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Ready | State::Killed)
+    }
+
+    /// Translate the current page starting at cycle `t` (>= now).
+    #[inline]
+    fn translate(
+        &mut self,
+        now: Cycle,
+        mut t: Cycle,
+        phys: &mut PhysMem,
+        mem: &mut MemorySystem,
+        ports: &mut CorePorts<'_>,
+    ) {
+        let cur = self.cur.as_mut().expect("translate without an access");
+        let kind = cur.acc.kind;
+        let vpn = cur.vpn;
+        let asid = self.asid;
+        self.stats.page_translations += 1;
+        let l1 = match kind {
+            AccessKind::Execute => &mut self.l1i,
+            _ => &mut self.l1d,
+        };
+        t += l1.latency();
+        if let Some(e) = l1.lookup(asid, vpn) {
+            return self.translated(now, t, e, phys, mem, ports);
+        }
+        t += self.l2.latency();
+        cur.done.tlb = cur.done.tlb.max(TlbLevel::L2);
+        if let Some(e) = self.l2.lookup(asid, vpn) {
+            self.l1_for(kind).fill(e);
+            return self.translated(now, t, e, phys, mem, ports);
+        }
+        cur.done.tlb = TlbLevel::Walk;
+        let req = WalkRequest {
+            id: self.next_id,
+            asid,
+            va: vpn.base(),
+            kind,
+            user: self.user,
+            root: self.root,
+        };
+        self.next_id += 1;
+        // The walk queue is sized for the one walk an in-order core has outstanding.
+        if ports
+            .walk
+            .req
+            .try_send(t.max(Cycle(now.0 + 1)), req)
+            .is_err()
+        {
+            unreachable!("walk request port full with one walk outstanding");
+        }
+        self.state = State::WaitWalk;
+    }
+
+    /// The current page translated to `e` at cycle `t`: check permissions, then access data.
+    #[inline]
+    fn translated(
+        &mut self,
+        now: Cycle,
+        t: Cycle,
+        e: TlbEntry,
+        phys: &mut PhysMem,
+        mem: &mut MemorySystem,
+        ports: &mut CorePorts<'_>,
+    ) {
+        let user = self.user;
+        let asid = self.asid;
+        let cur = self.cur.as_mut().expect("translated without an access");
+        let kind = cur.acc.kind;
+        if !e.perms.permits(kind, user) {
+            // A TLB hit that forbids the access faults like a walk would.
+            let f = Fault {
+                asid,
+                va: cur.vpn.base(),
+                kind,
+                user,
+                reason: FaultReason::Protection,
+            };
+            return self.raise_at(now, t, f, ports);
+        }
+        let xlat = t - cur.xlat_start;
+        self.stats.translation_cycles += xlat.0;
+        let hit_cost = match kind {
+            AccessKind::Execute => self.l1i.latency(),
+            _ => self.l1d.latency(),
+        };
+        self.stats.tlb_miss_cycles += xlat.0.saturating_sub(hit_cost.0);
+        cur.done.translation_cycles += xlat.0;
+        let offset = if cur.vpn == cur.acc.va.vpn() {
+            cur.acc.va.page_offset()
+        } else {
+            0
+        };
+        let pa = e.ppn.with_offset(offset);
+        if cur.pa_first.is_none() {
+            cur.pa_first = Some(pa);
+            cur.done.pa = pa;
+            cur.done.page_size = e.size;
+        }
+        let write = kind == AccessKind::Write;
+        if write {
+            if !e.dirty {
+                // The hardware sets D in the leaf PTE on the first write through this entry.
+                let pte = phys.read_pte(e.pte_addr);
+                phys.write_pte(e.pte_addr, pte.with(Pte::D | Pte::A));
+                self.stats.dirty_bit_updates += 1;
+                self.l1d.set_dirty(asid, e.vpn);
+                self.l2.set_dirty(asid, e.vpn);
+                let posted = MemReq {
+                    id: u64::MAX,
+                    addr: e.pte_addr,
+                    write: true,
+                    from: Requester::Walker,
+                    needs_response: false,
+                };
+                let _ = ports.mem.req.try_send(t.max(Cycle(now.0 + 1)), posted);
+            }
+            phys.record_store(pa, cur.acc.va.0 ^ (cur.done.start.0 << 1));
+        }
+        let fetch = kind == AccessKind::Execute;
+        if let Some(lat) = mem.fast_access(pa, write, fetch) {
+            self.stats.data_cycles += lat.0;
+            return self.next_page(now, t + lat, phys, mem, ports);
+        }
+        let t_miss = t + mem.l1_latency(fetch);
+        self.stats.data_cycles += (t_miss - t).0;
+        let req = MemReq {
+            id: self.next_id,
+            addr: pa,
+            write,
+            from: if fetch {
+                Requester::CoreFetch
+            } else {
+                Requester::CoreData
+            },
+            needs_response: true,
+        };
+        self.next_id += 1;
+        if ports
+            .mem
+            .req
+            .try_send(t_miss.max(Cycle(now.0 + 1)), req)
+            .is_err()
+        {
+            unreachable!("memory request port full with one access outstanding");
+        }
+        cur.xlat_start = t_miss; // reused as the data request's start for the stall count
+        self.state = State::WaitData;
+    }
+
+    /// Move to the next page of the access at cycle `t`, or finish it.
+    #[inline]
+    fn next_page(
+        &mut self,
+        now: Cycle,
+        t: Cycle,
+        phys: &mut PhysMem,
+        mem: &mut MemorySystem,
+        ports: &mut CorePorts<'_>,
+    ) {
+        let cur = self.cur.as_mut().expect("next_page without an access");
+        if self.state == State::WaitData {
+            self.stats.data_cycles += (t - cur.xlat_start).0;
+        }
+        if cur.vpn < cur.last_vpn {
+            cur.vpn = Vpn(cur.vpn.0 + 1);
+            cur.xlat_start = t;
+            self.state = State::Ready;
+            return self.translate(now, t, phys, mem, ports);
+        }
+        let done = cur.done;
+        self.finish(t, done);
+    }
+
+    fn finish(&mut self, end: Cycle, mut done: AccessDone) {
+        done.end = end;
+        if done.fault >= FaultKind::Segv {
+            self.stats.killed_accesses += 1;
+        }
+        self.finished = Some(done);
+        self.cur = None;
+        self.state = State::Ready;
+        self.ready_at = end;
+    }
+
+    fn raise(&mut self, now: Cycle, f: Fault, ports: &mut CorePorts<'_>) {
+        self.raise_at(now, now, f, ports)
+    }
+
+    fn raise_at(&mut self, now: Cycle, t: Cycle, f: Fault, ports: &mut CorePorts<'_>) {
+        if ports
+            .trap
+            .fault
+            .try_send(t.max(Cycle(now.0 + 1)), f)
+            .is_err()
+        {
+            unreachable!("trap port full with one access outstanding");
+        }
+        self.state = State::WaitTrap;
+    }
+
+    fn l1_for(&mut self, kind: AccessKind) -> &mut Tlb {
+        match kind {
+            AccessKind::Execute => &mut self.l1i,
+            _ => &mut self.l1d,
+        }
+    }
+
+    /// The access that completed since the last call, if any.
+    #[inline]
+    pub fn take_finished(&mut self) -> Option<AccessDone> {
+        self.finished.take()
+    }
+    /// The walk that completed since the last call, if any.
+    #[inline]
+    pub fn take_walk(&mut self) -> Option<WalkRecord> {
+        self.walk_log.take()
+    }
+
+    /// Shoot down one page's translation in every TLB level.
+    pub fn invalidate_page(&mut self, asid: Asid, vpn: Vpn) {
+        self.l1i.invalidate_page(asid, vpn);
+        self.l1d.invalidate_page(asid, vpn);
+        self.l2.invalidate_page(asid, vpn);
+    }
+    /// Drop every non-global entry tagged with `asid`.
+    pub fn flush_asid(&mut self, asid: Asid) {
+        self.l1i.invalidate_asid(asid);
+        self.l1d.invalidate_asid(asid);
+        self.l2.invalidate_asid(asid);
+    }
+    /// Flush all non-global entries (a CR3 write without PCID).
+    pub fn flush_non_global(&mut self) {
+        self.l1i.invalidate_non_global();
+        self.l1d.invalidate_non_global();
+        self.l2.invalidate_non_global();
+    }
+
+    pub fn tlb_stats(&self) -> [(&'static str, &TlbStats); 3] {
+        [
+            ("l1i", self.l1i.stats()),
+            ("l1d", self.l1d.stats()),
+            ("l2", self.l2.stats()),
+        ]
+    }
+    pub fn stats(&self) -> &CoreStats {
+        &self.stats
+    }
+    pub fn tlb(&self, level: &str) -> Option<&Tlb> {
+        match level {
+            "l1i" => Some(&self.l1i),
+            "l1d" => Some(&self.l1d),
+            "l2" => Some(&self.l2),
+            _ => None,
+        }
+    }
+    /// Fault accounting: cycles between a trap and its reply.
+    pub fn add_fault_cycles(&mut self, c: Cycles) {
+        self.stats.fault_cycles += c.0;
+    }
+}
+
+/// The ports the core talks through.
+pub struct CorePorts<'a> {
+    pub walk: &'a mut WalkPorts,
+    pub mem: &'a mut MemPorts,
+    pub trap: &'a mut TrapPorts,
+}

@@ -1,0 +1,395 @@
+//! The DDR4 model: per channel, a request queue and an FR-FCFS controller issuing PRE, ACT,
+//! RD and WR commands one at a time against bank, bank-group, rank and bus timing.
+//!
+//! # Scheduling, and why skipping cycles changes nothing
+//!
+//! The controller is command-level: each queued request has a *next command* (PRE if another
+//! row is open in its bank, ACT if the bank is precharged, RD/WR if its row is open) and the
+//! earliest cycle at which that command may issue, given every constraint recorded so far and
+//! the request's arrival. At any cycle a per-cycle controller would issue, among the commands
+//! ready then, a column command (row hit) first, otherwise the oldest request's; the earliest
+//! such cycle is the minimum of the requests' earliest cycles. So the controller keeps the
+//! request with the smallest key `(earliest cycle, not a column command, arrival, enqueue
+//! order)`; `tick(now)` issues that command while its cycle is <= `now`, recomputes the keys
+//! (the new command changes constraints) and repeats. A command's cycle depends only on the
+//! commands before it and on arrivals, never on when `tick` was called; requests enqueued later
+//! arrive after the last tick, so they cannot change a decision already taken. One command per
+//! tCK per channel (the command bus), so the earliest cycles strictly increase.
+//!
+//! A request leaves the queue (freeing its slot) when its column command issues; its data is
+//! done at RD + CL + burst or WR + CWL + burst. Bursts on a channel's data bus never overlap,
+//! so done cycles of one channel increase in issue order.
+//!
+//! Constraints modelled: tRCD (ACT to RD/WR), tRAS (ACT to PRE), tRP (PRE to ACT), tRTP (RD
+//! to PRE), tWR (end of write data to PRE), tCCD_S/L (column to column, L within a bank group;
+//! S also between ranks), tRRD_S/L and tFAW (ACTs of a rank), tWTR_S/L (end of write data to
+//! RD in the rank), data-bus occupancy (which also gives the RD-to-WR turnaround), one command
+//! per tCK, and refresh (see `refresh.rs`). Not modelled: rank-to-rank bus switching time,
+//! power-down, and the extra 2 tCK of DDR4's read-to-write turnaround.
+//!
+//! Starvation: as in plain FR-FCFS (Rixner et al., ISCA 2000) there is no cap; a conflicting
+//! request waits for as long as row hits to the open row keep being ready first (a hit every
+//! tCCD_L keeps pushing tRTP ahead of the waiting PRE). With cache-miss traffic such runs end
+//! with the row's lines (128 by default).
+
+use super::bank::{Bank, BankGroup, Buses, Rank};
+use super::completion::CompletionQueue;
+use super::config::DramConfig;
+use super::refresh::RefreshSchedule;
+use super::timing::CoreTiming;
+use super::{DramCompletion, DramCoord, DramRequest, DramStats, RowOutcome};
+use crate::{Cycle, PhysAddr};
+
+/// The next command a request needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Cmd {
+    Col,
+    Pre,
+    Act,
+}
+
+/// A request waiting in a channel's queue.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    id: u64,
+    addr: PhysAddr,
+    write: bool,
+    /// As the caller gave it (reported in the completion).
+    arrival: u64,
+    /// First cycle the controller may act on it (= arrival for callers that keep the contract).
+    visible: u64,
+    /// Enqueue order, for age ties.
+    seq: u64,
+    rank: u32,
+    /// Bank group index within the channel: rank * bank_groups + group.
+    group: u32,
+    /// Bank index within the channel: rank * banks_per_rank + group * banks_per_group + bank.
+    bank: u32,
+    row: u32,
+    /// The worst row state its commands met so far.
+    outcome: RowOutcome,
+}
+
+/// The command the controller issues next on a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Plan {
+    at: u64,
+    /// False for a column command (a row hit), which goes first among equals.
+    not_hit: bool,
+    arrival: u64,
+    seq: u64,
+    /// Not part of the priority: `seq` is unique.
+    cmd: Cmd,
+    /// Position in the queue.
+    idx: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Channel {
+    queue: Vec<Entry>,
+    banks: Vec<Bank>,
+    groups: Vec<BankGroup>,
+    ranks: Vec<Rank>,
+    buses: Buses,
+    best: Option<Plan>,
+}
+
+/// The DDR4 controller and devices of every channel.
+#[derive(Clone, Debug)]
+pub(super) struct Ddr4 {
+    channels: Vec<Channel>,
+    refresh: RefreshSchedule,
+    bank_groups: u32,
+    banks_per_group: u32,
+    banks_per_rank: u32,
+    depth: usize,
+    queued: usize,
+    /// The next refresh window start not yet counted in `DramStats::refreshes`.
+    next_refresh: Option<u64>,
+}
+
+impl Ddr4 {
+    pub(super) fn new(cfg: &DramConfig, t: &CoreTiming) -> Ddr4 {
+        let banks = cfg.banks_per_channel() as usize;
+        let groups = (cfg.ranks * cfg.bank_groups) as usize;
+        let channel = Channel {
+            queue: Vec::with_capacity(cfg.queue_depth),
+            banks: vec![Bank::default(); banks],
+            groups: vec![BankGroup::default(); groups],
+            ranks: vec![Rank::default(); cfg.ranks as usize],
+            buses: Buses::default(),
+            best: None,
+        };
+        let refresh = RefreshSchedule::new(t, cfg.refresh, cfg.ranks);
+        Ddr4 {
+            channels: vec![channel; cfg.channels as usize],
+            next_refresh: refresh.next_start_after(0),
+            refresh,
+            bank_groups: cfg.bank_groups,
+            banks_per_group: cfg.banks_per_group,
+            banks_per_rank: cfg.banks_per_rank(),
+            depth: cfg.queue_depth,
+            queued: 0,
+        }
+    }
+
+    #[inline]
+    pub(super) fn can_accept(&self, channel: u32) -> bool {
+        self.channels[channel as usize].queue.len() < self.depth
+    }
+
+    /// Requests waiting for their column command, over all channels.
+    #[inline]
+    pub(super) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Flat bank index within a channel.
+    #[inline]
+    fn bank_index(&self, c: &DramCoord) -> u32 {
+        c.rank * self.banks_per_rank + c.bank_group * self.banks_per_group + c.bank
+    }
+
+    /// Queue `req` (the caller checked `can_accept`); the controller may act on it from
+    /// `visible` on.
+    pub(super) fn enqueue(
+        &mut self,
+        req: DramRequest,
+        coord: DramCoord,
+        arrival: u64,
+        visible: u64,
+        seq: u64,
+        t: &CoreTiming,
+    ) {
+        let e = Entry {
+            id: req.id,
+            addr: req.addr,
+            write: req.write,
+            arrival,
+            visible,
+            seq,
+            rank: coord.rank,
+            group: coord.rank * self.bank_groups + coord.bank_group,
+            bank: self.bank_index(&coord),
+            row: coord.row,
+            outcome: RowOutcome::Hit,
+        };
+        let ch = &mut self.channels[coord.channel as usize];
+        ch.queue.push(e);
+        self.queued += 1;
+        let p = ch.plan(ch.queue.len() - 1, t, &self.refresh);
+        if ch.best.is_none_or(|b| p < b) {
+            ch.best = Some(p);
+        }
+    }
+
+    /// Issue every command due at or before `now`; true if any was issued.
+    pub(super) fn advance(
+        &mut self,
+        now: u64,
+        t: &CoreTiming,
+        out: &mut CompletionQueue,
+        stats: &mut DramStats,
+    ) -> bool {
+        let mut progress = false;
+        for (ci, ch) in self.channels.iter_mut().enumerate() {
+            while let Some(p) = ch.best {
+                if p.at > now {
+                    break;
+                }
+                if ch.issue(p, ci as u32, t, &self.refresh, out, stats) {
+                    self.queued -= 1;
+                }
+                ch.replan(t, &self.refresh);
+                progress = true;
+            }
+        }
+        if self.next_refresh.is_some_and(|r| r <= now) {
+            stats.refreshes = self.refresh.count(now) * self.channels.len() as u64;
+            self.next_refresh = self.refresh.next_start_after(now);
+        }
+        progress
+    }
+
+    /// The cycle of the next command on any channel.
+    #[inline]
+    pub(super) fn next_command(&self) -> Option<u64> {
+        self.channels
+            .iter()
+            .filter_map(|c| c.best.map(|p| p.at))
+            .min()
+    }
+
+    /// Per bank (flat over channels), the row open at cycle `now`.
+    pub(super) fn open_rows(&self, now: u64) -> impl Iterator<Item = Option<u32>> + '_ {
+        let per_rank = self.banks_per_rank as usize;
+        self.channels.iter().flat_map(move |ch| {
+            ch.banks.iter().enumerate().map(move |(i, b)| {
+                if self.refresh.epoch(i / per_rank, now) > b.epoch {
+                    None
+                } else {
+                    b.open_row
+                }
+            })
+        })
+    }
+}
+
+impl Channel {
+    /// The next command of queue entry `idx` and the earliest cycle it may issue.
+    #[inline]
+    fn plan(&self, idx: usize, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
+        let e = &self.queue[idx];
+        let rank = e.rank as usize;
+        let bank = &self.banks[e.bank as usize];
+        // Nothing issues before the command bus is free, so the bank's own history is never
+        // later than `lo` and its epoch never ahead of lo's.
+        let mut lo = e.visible.max(self.buses.next_cmd);
+        loop {
+            let k = refresh.epoch(rank, lo);
+            let open = if k > bank.epoch { None } else { bank.open_row };
+            let (cmd, ready) = match open {
+                Some(r) if r == e.row => (Cmd::Col, self.col_ready(e, bank, t)),
+                Some(_) => (Cmd::Pre, bank.next_pre),
+                None => {
+                    let g = &self.groups[e.group as usize];
+                    let rk = &self.ranks[rank];
+                    (Cmd::Act, bank.next_act.max(g.next_act).max(rk.act_ready()))
+                }
+            };
+            let at = lo.max(ready);
+            if refresh.epoch(rank, at) != k {
+                // A refresh begins before the command could issue: plan again from its
+                // start, with the bank precharged.
+                lo = refresh.window_start(rank, k + 1);
+                continue;
+            }
+            return Plan {
+                at: refresh.after_window(rank, k, at),
+                not_hit: cmd != Cmd::Col,
+                cmd,
+                arrival: e.arrival,
+                seq: e.seq,
+                idx,
+            };
+        }
+    }
+
+    /// The column-command constraints of `e` on its open bank.
+    #[inline]
+    fn col_ready(&self, e: &Entry, bank: &Bank, t: &CoreTiming) -> u64 {
+        let g = &self.groups[e.group as usize];
+        let c = bank.next_col.max(self.buses.next_col);
+        if e.write {
+            c.max(g.next_wr)
+                .max(self.buses.data_free.saturating_sub(t.cwl))
+        } else {
+            c.max(g.next_rd)
+                .max(self.ranks[e.rank as usize].next_rd)
+                .max(self.buses.data_free.saturating_sub(t.cl))
+        }
+    }
+
+    /// Recompute the best plan after the state changed.
+    fn replan(&mut self, t: &CoreTiming, refresh: &RefreshSchedule) {
+        let mut best: Option<Plan> = None;
+        for i in 0..self.queue.len() {
+            let p = self.plan(i, t, refresh);
+            if best.is_none_or(|b| p < b) {
+                best = Some(p);
+            }
+        }
+        self.best = best;
+    }
+
+    /// Issue the planned command; true if it was a column command (the request left the
+    /// queue).
+    fn issue(
+        &mut self,
+        p: Plan,
+        channel: u32,
+        t: &CoreTiming,
+        refresh: &RefreshSchedule,
+        out: &mut CompletionQueue,
+        stats: &mut DramStats,
+    ) -> bool {
+        let at = p.at;
+        let e = self.queue[p.idx];
+        let rank = e.rank as usize;
+        let k = refresh.epoch(rank, at);
+        let bank = &mut self.banks[e.bank as usize];
+        debug_assert!(k >= bank.epoch, "commands issue in time order");
+        if k > bank.epoch {
+            bank.open_row = None;
+            bank.epoch = k;
+        }
+        self.buses.next_cmd = at + t.cmd;
+        match p.cmd {
+            Cmd::Pre => {
+                debug_assert!(bank.open_row.is_some_and(|r| r != e.row));
+                bank.open_row = None;
+                bank.next_act = bank.next_act.max(at + t.rp);
+                self.queue[p.idx].outcome = RowOutcome::Conflict;
+                stats.precharges += 1;
+                false
+            }
+            Cmd::Act => {
+                debug_assert!(bank.open_row.is_none());
+                bank.open_row = Some(e.row);
+                bank.next_col = at + t.rcd;
+                bank.next_pre = bank.next_pre.max(at + t.ras);
+                self.groups[e.group as usize].next_act = at + t.rrd_l;
+                self.ranks[rank].activate(at, t.rrd_s, t.faw);
+                if e.outcome == RowOutcome::Hit {
+                    self.queue[p.idx].outcome = RowOutcome::Closed;
+                }
+                stats.activates += 1;
+                false
+            }
+            Cmd::Col => {
+                debug_assert_eq!(bank.open_row, Some(e.row));
+                let g = &mut self.groups[e.group as usize];
+                g.next_rd = g.next_rd.max(at + t.ccd_l);
+                g.next_wr = g.next_wr.max(at + t.ccd_l);
+                self.buses.next_col = at + t.ccd_s;
+                let done = if e.write {
+                    let done = at + t.cwl + t.burst;
+                    bank.next_pre = bank.next_pre.max(done + t.wr);
+                    g.next_rd = g.next_rd.max(done + t.wtr_l);
+                    let rk = &mut self.ranks[rank];
+                    rk.next_rd = rk.next_rd.max(done + t.wtr_s);
+                    stats.writes += 1;
+                    stats.total_write_latency += done - e.arrival;
+                    done
+                } else {
+                    let done = at + t.cl + t.burst;
+                    bank.next_pre = bank.next_pre.max(at + t.rtp);
+                    stats.reads += 1;
+                    stats.total_read_latency += done - e.arrival;
+                    done
+                };
+                debug_assert!(done - t.burst >= self.buses.data_free, "bursts overlap");
+                self.buses.data_free = done;
+                stats.bus_busy_cycles += t.burst;
+                match e.outcome {
+                    RowOutcome::Hit => stats.row_hits += 1,
+                    RowOutcome::Closed => stats.row_misses += 1,
+                    RowOutcome::Conflict => stats.row_conflicts += 1,
+                }
+                out.push(
+                    DramCompletion {
+                        id: e.id,
+                        addr: e.addr,
+                        write: e.write,
+                        row: e.outcome,
+                        arrival: Cycle(e.arrival),
+                        done: Cycle(done),
+                    },
+                    channel,
+                );
+                self.queue.swap_remove(p.idx);
+                true
+            }
+        }
+    }
+}

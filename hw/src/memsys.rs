@@ -1,0 +1,431 @@
+//! The memory hierarchy below the core: set-associative data caches (L1I, L1D, L2, LLC) in front
+//! of the DRAM controller.
+//!
+//! Requests arrive on a port and leave as responses on the requester's port, stamped with the
+//! cycle their data is ready. Cache levels are looked up in order, each adding its hit latency; a
+//! request that misses every level goes to DRAM at the cycle the LLC miss is known, and its line
+//! is installed in every level it missed on the way back. Dirty victims are written back to the
+//! level below (from the LLC, to DRAM as a write that occupies the banks like any other traffic).
+//!
+//! Simplifications: caches hold tags only (data lives in physical memory, always current); there
+//! are no MSHRs, so two concurrent misses to one line go to DRAM twice; a line is installed when
+//! DRAM schedules the read (its data-ready cycle is already known then).
+//!
+//! The core's L1 lookup is on its load/store path (`fast_access`): an L1 hit costs no message. A
+//! core L1 miss enters through the port starting at the L2.
+
+use crate::cache::{Cache, CacheConfig};
+use crate::dram::{Dram, DramCompletion, DramConfig, DramRequest, RowOutcome};
+use crate::error::ConfigError;
+use crate::port::Port;
+use crate::types::{Cycle, Cycles, PhysAddr};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Configuration of the data caches. `enabled = false` sends every request straight to DRAM.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CachesConfig {
+    pub enabled: bool,
+    pub l1i: CacheConfig,
+    pub l1d: CacheConfig,
+    pub l2: CacheConfig,
+    pub llc: CacheConfig,
+}
+
+impl Default for CachesConfig {
+    /// Skylake-client-like sizes: 32 KiB 8-way L1s (4 cycles), 256 KiB 4-way L2 (12 cycles),
+    /// 8 MiB 16-way LLC (42 cycles), from Intel's optimization manual 248966 Table 2-6 [S].
+    fn default() -> Self {
+        use crate::replacement::PolicyKind::Lru;
+        let c = |size_kib, ways, latency| CacheConfig {
+            size_kib,
+            ways,
+            latency,
+            policy: Lru,
+        };
+        CachesConfig {
+            enabled: true,
+            l1i: c(32, 8, 4),
+            l1d: c(32, 8, 4),
+            l2: c(256, 4, 12),
+            llc: c(8192, 16, 42),
+        }
+    }
+}
+
+impl CachesConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.l1i.validate("caches.l1i")?;
+        self.l1d.validate("caches.l1d")?;
+        self.l2.validate("caches.l2")?;
+        self.llc.validate("caches.llc")
+    }
+}
+
+/// Who sent a request; responses go back to the matching port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Requester {
+    /// The core's instruction fetch (enters at the L2 after an L1I miss).
+    CoreFetch,
+    /// The core's loads and stores (enter at the L2 after an L1D miss).
+    CoreData,
+    /// A page walker reading or updating a PTE (enters at the L1D, or DRAM when walks bypass the
+    /// caches).
+    Walker,
+}
+
+/// A memory request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemReq {
+    pub id: u64,
+    pub addr: PhysAddr,
+    pub write: bool,
+    pub from: Requester,
+    /// Posted writes (A/D-bit updates) get no response.
+    pub needs_response: bool,
+}
+
+/// Where a request was served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ServedBy {
+    L1,
+    L2,
+    Llc,
+    Dram(RowOutcome),
+}
+
+/// A response: the data of request `id` is ready at the stamped cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemResp {
+    pub id: u64,
+    pub served_by: ServedBy,
+}
+
+/// The ports of the memory system.
+#[derive(Debug)]
+pub struct MemPorts {
+    pub req: Port<MemReq>,
+    pub core_resp: Port<MemResp>,
+    pub walker_resp: Port<MemResp>,
+}
+
+impl MemPorts {
+    pub fn new(capacity: usize) -> MemPorts {
+        MemPorts {
+            req: Port::new(capacity),
+            core_resp: Port::new(capacity),
+            walker_resp: Port::new(capacity),
+        }
+    }
+}
+
+/// Counters of the hierarchy (the caches' and DRAM's own are reported beside them).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MemStats {
+    pub requests: u64,
+    pub walker_requests: u64,
+    pub dram_writebacks: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Level {
+    L1I,
+    L1D,
+    L2,
+    Llc,
+}
+
+struct Pending {
+    req: MemReq,
+    /// Levels that missed and get the line installed when DRAM answers.
+    fill_l1: Option<Level>,
+    fill_l2: bool,
+    fill_llc: bool,
+}
+
+/// Caches plus DRAM controller.
+pub struct MemorySystem {
+    caches_on: bool,
+    walks_through_caches: bool,
+    l1i: Cache,
+    l1d: Cache,
+    l2: Cache,
+    llc: Cache,
+    dram: Dram,
+    /// DRAM request id -> what to do when it completes.
+    pending: BTreeMap<u64, Pending>,
+    /// Requests refused by a full DRAM queue, retried each cycle in order.
+    blocked: Vec<(DramRequest, Cycle, Option<Pending>)>,
+    next_dram_id: u64,
+    stats: MemStats,
+    last_tick: Cycle,
+}
+
+impl MemorySystem {
+    pub fn new(
+        caches: &CachesConfig,
+        walks_through_caches: bool,
+        dram: &DramConfig,
+        core_freq_ghz: f64,
+        seed: u64,
+    ) -> Result<MemorySystem, ConfigError> {
+        caches.validate()?;
+        dram.validate()?;
+        Ok(MemorySystem {
+            caches_on: caches.enabled,
+            walks_through_caches,
+            l1i: Cache::new(&caches.l1i, seed ^ 0x11),
+            l1d: Cache::new(&caches.l1d, seed ^ 0x12),
+            l2: Cache::new(&caches.l2, seed ^ 0x13),
+            llc: Cache::new(&caches.llc, seed ^ 0x14),
+            dram: Dram::new(dram, core_freq_ghz)?,
+            pending: BTreeMap::new(),
+            blocked: Vec::new(),
+            next_dram_id: 0,
+            stats: MemStats::default(),
+            last_tick: Cycle(0),
+        })
+    }
+
+    /// The core's L1 lookup on its load/store path: `Some(latency)` on an L1 hit. On a miss
+    /// (counted as an L1 miss) the core sends the request through the port; it enters at the L2.
+    /// With caches off, always `None`.
+    #[inline]
+    pub fn fast_access(&mut self, addr: PhysAddr, write: bool, fetch: bool) -> Option<Cycles> {
+        if !self.caches_on {
+            return None;
+        }
+        let l1 = if fetch { &mut self.l1i } else { &mut self.l1d };
+        if l1.access(addr, write) {
+            Some(l1.latency())
+        } else {
+            None
+        }
+    }
+
+    /// L1 latency for the given side (what a core miss already paid before entering the port).
+    pub fn l1_latency(&self, fetch: bool) -> Cycles {
+        if !self.caches_on {
+            return Cycles(0);
+        }
+        if fetch {
+            self.l1i.latency()
+        } else {
+            self.l1d.latency()
+        }
+    }
+
+    /// Process every request visible at `now`, advance DRAM, and deliver responses.
+    pub fn tick(&mut self, now: Cycle, ports: &mut MemPorts) -> bool {
+        self.last_tick = now;
+        let mut progress = false;
+        // Retry requests refused by a full DRAM queue, oldest first.
+        if !self.blocked.is_empty() {
+            let blocked = std::mem::take(&mut self.blocked);
+            for (req, arrival, pend) in blocked {
+                progress |= self.send_to_dram(req, arrival.max(now), pend);
+            }
+        }
+        while let Some(req) = ports.req.recv(now) {
+            progress = true;
+            self.accept(now, req, ports);
+        }
+        progress |= self.dram.tick(now);
+        // Completions are known when DRAM schedules them; deliver each stamped with its done
+        // cycle (always later than now for reads, so the receiver sees it next cycle or later).
+        while let Some(c) = self.dram.pop_completion(Cycle(u64::MAX)) {
+            progress = true;
+            self.complete(now, c, ports);
+        }
+        progress
+    }
+
+    /// Earliest cycle at which `tick` has work.
+    pub fn next_event(&self, ports: &MemPorts) -> Option<Cycle> {
+        let mut next = ports.req.next_ready();
+        if !self.blocked.is_empty() {
+            next = Some(Cycle(self.last_tick.0 + 1));
+        }
+        if let Some(d) = self.dram.next_event() {
+            next = Some(next.map_or(d, |n| n.min(d)));
+        }
+        next
+    }
+
+    fn accept(&mut self, now: Cycle, req: MemReq, ports: &mut MemPorts) {
+        self.stats.requests += 1;
+        if req.from == Requester::Walker {
+            self.stats.walker_requests += 1;
+        }
+        let use_caches =
+            self.caches_on && (req.from != Requester::Walker || self.walks_through_caches);
+        if !use_caches {
+            let pend = Pending {
+                req,
+                fill_l1: None,
+                fill_l2: false,
+                fill_llc: false,
+            };
+            self.issue_dram(now, req, now, pend);
+            return;
+        }
+        let mut t = now;
+        // A walker enters at the L1D; the core already looked its L1 up on its fast path.
+        let mut fill_l1 = None;
+        if req.from == Requester::Walker {
+            t += self.l1d.latency();
+            if self.l1d.access(req.addr, req.write) {
+                self.respond(t, req, ServedBy::L1, ports);
+                return;
+            }
+            fill_l1 = Some(Level::L1D);
+        } else if req.from == Requester::CoreFetch {
+            fill_l1 = Some(Level::L1I);
+        } else {
+            fill_l1 = fill_l1.or(Some(Level::L1D));
+        }
+        t += self.l2.latency();
+        if self.l2.access(req.addr, req.write) {
+            self.install(fill_l1, req.addr, req.write);
+            self.respond(t, req, ServedBy::L2, ports);
+            return;
+        }
+        t += self.llc.latency();
+        if self.llc.access(req.addr, req.write) {
+            self.install(Some(Level::L2), req.addr, false);
+            self.install(fill_l1, req.addr, req.write);
+            self.respond(t, req, ServedBy::Llc, ports);
+            return;
+        }
+        let pend = Pending {
+            req,
+            fill_l1,
+            fill_l2: true,
+            fill_llc: true,
+        };
+        self.issue_dram(now, req, t, pend);
+    }
+
+    fn issue_dram(&mut self, now: Cycle, req: MemReq, arrival: Cycle, pend: Pending) {
+        let id = self.next_dram_id;
+        self.next_dram_id += 1;
+        let dreq = DramRequest {
+            id,
+            addr: req.addr,
+            write: req.write,
+        };
+        self.send_to_dram(dreq, arrival.max(now), Some(pend));
+    }
+
+    fn send_to_dram(&mut self, dreq: DramRequest, arrival: Cycle, pend: Option<Pending>) -> bool {
+        match self.dram.enqueue(dreq, arrival) {
+            Ok(()) => {
+                if let Some(p) = pend {
+                    self.pending.insert(dreq.id, p);
+                }
+                true
+            }
+            Err(dreq) => {
+                self.blocked.push((dreq, arrival, pend));
+                false
+            }
+        }
+    }
+
+    fn complete(&mut self, now: Cycle, c: DramCompletion, ports: &mut MemPorts) {
+        let Some(p) = self.pending.remove(&c.id) else {
+            return; // a writeback: nothing waits for it
+        };
+        if p.fill_llc {
+            self.install(Some(Level::Llc), p.req.addr, false);
+        }
+        if p.fill_l2 {
+            self.install(Some(Level::L2), p.req.addr, false);
+        }
+        self.install(p.fill_l1, p.req.addr, p.req.write);
+        self.respond(
+            c.done.max(Cycle(now.0 + 1)),
+            p.req,
+            ServedBy::Dram(c.row),
+            ports,
+        );
+    }
+
+    fn respond(&mut self, ready: Cycle, req: MemReq, served_by: ServedBy, ports: &mut MemPorts) {
+        if !req.needs_response {
+            return;
+        }
+        let port = match req.from {
+            Requester::Walker => &mut ports.walker_resp,
+            _ => &mut ports.core_resp,
+        };
+        // Response ports are sized for every request a requester can have outstanding.
+        if port
+            .try_send(
+                ready,
+                MemResp {
+                    id: req.id,
+                    served_by,
+                },
+            )
+            .is_err()
+        {
+            unreachable!(
+                "memory response port overflow: requesters exceed their outstanding limit"
+            );
+        }
+    }
+
+    /// Install a line in `level`, writing a dirty victim back to the level below.
+    fn install(&mut self, level: Option<Level>, addr: PhysAddr, dirty: bool) {
+        let Some(level) = level else { return };
+        let victim = match level {
+            Level::L1I => self.l1i.fill(addr, false),
+            Level::L1D => self.l1d.fill(addr, dirty),
+            Level::L2 => self.l2.fill(addr, dirty),
+            Level::Llc => self.llc.fill(addr, dirty),
+        };
+        if let Some(v) = victim.filter(|v| v.dirty) {
+            match level {
+                Level::L1I | Level::L1D => self.install(Some(Level::L2), v.addr, true),
+                Level::L2 => self.install(Some(Level::Llc), v.addr, true),
+                Level::Llc => {
+                    self.stats.dram_writebacks += 1;
+                    let id = self.next_dram_id;
+                    self.next_dram_id += 1;
+                    let w = DramRequest {
+                        id,
+                        addr: v.addr,
+                        write: true,
+                    };
+                    let arrival = Cycle(self.last_tick.0 + 1);
+                    self.send_to_dram(w, arrival, None);
+                }
+            }
+        }
+    }
+
+    pub fn stats(&self) -> &MemStats {
+        &self.stats
+    }
+    pub fn dram(&self) -> &Dram {
+        &self.dram
+    }
+    pub fn caches_enabled(&self) -> bool {
+        self.caches_on
+    }
+    pub fn cache(&self, name: &str) -> Option<&Cache> {
+        match name {
+            "l1i" => Some(&self.l1i),
+            "l1d" => Some(&self.l1d),
+            "l2" => Some(&self.l2),
+            "llc" => Some(&self.llc),
+            _ => None,
+        }
+    }
+    /// Requests waiting for DRAM.
+    pub fn outstanding(&self) -> usize {
+        self.pending.len() + self.blocked.len()
+    }
+}

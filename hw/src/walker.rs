@@ -1,0 +1,486 @@
+//! The page walker: one state machine per hardware walker, reading real 8-byte PTEs from
+//! simulated physical memory level by level, with page-walk caches for the upper levels.
+//!
+//! A walk request comes from the L2 TLB miss path. The walker looks its page-walk caches up (the
+//! deepest hit names the table to start from), then reads one PTE per level through the memory
+//! system: `Idle -> ReadPte(level) -> WaitMem(level) -> ... -> Idle` with a `Fill` or a `Fault`
+//! answer. Each PTE read costs one cycle to issue plus the memory latency. A non-present entry is
+//! a page fault; a present leaf whose accumulated permissions forbid the access is a protection
+//! fault: both go back to the core as a message, never to the OS directly. A successful walk sets
+//! A (and D on a write) in the leaf PTE, a posted write counted in `ad_writes`.
+//!
+//! Timing of one walk with page-walk caches off and a memory latency of `L` per read: the walker
+//! sees the request at `t`, issues the first read for `t+1`, and each level costs `1 + L`, so a
+//! 4-level walk ends at `t + 4 (1 + L)`. With page-walk caches on, their lookup latency is added
+//! once before the first read.
+
+use crate::error::ConfigError;
+use crate::memory::PhysMem;
+use crate::memsys::{MemPorts, MemReq, MemResp, Requester, ServedBy};
+use crate::port::Port;
+use crate::pte::{Level, Perms, Pte};
+use crate::pwc::{PageWalkCaches, PwcConfig, PwcStats};
+use crate::types::{AccessKind, Asid, Cycle, Cycles, PageSize, PhysAddr, Ppn, VirtAddr, Vpn};
+use serde::{Deserialize, Serialize};
+
+/// Walker configuration (`walker.*`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WalkerConfig {
+    /// Number of concurrent hardware walkers (Skylake: 2; Zen 3: 6).
+    pub walkers: usize,
+    /// Paging levels: 4 (48-bit) or 5 (57-bit, LA57).
+    pub levels: u8,
+    /// Whether PTE reads go through the data caches (as in hardware) or straight to DRAM.
+    pub through_caches: bool,
+    /// Walk requests the walkers can queue.
+    pub queue: usize,
+    pub pwc: PwcConfig,
+}
+
+impl Default for WalkerConfig {
+    fn default() -> Self {
+        WalkerConfig {
+            walkers: 2,
+            levels: 4,
+            through_caches: true,
+            queue: 8,
+            pwc: PwcConfig::default(),
+        }
+    }
+}
+
+impl WalkerConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.walkers == 0 || self.walkers > 64 {
+            return Err(ConfigError::new(
+                "walker.walkers",
+                "must be between 1 and 64",
+            ));
+        }
+        if self.levels != 4 && self.levels != 5 {
+            return Err(ConfigError::new("walker.levels", "must be 4 or 5"));
+        }
+        if self.queue == 0 {
+            return Err(ConfigError::new("walker.queue", "must be at least 1"));
+        }
+        self.pwc.validate("walker.pwc")
+    }
+}
+
+/// A request to translate one 4 KiB page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkRequest {
+    pub id: u64,
+    pub asid: Asid,
+    pub va: VirtAddr,
+    pub kind: AccessKind,
+    pub user: bool,
+    /// The page-table base register (CR3) value: the top-level table's frame.
+    pub root: Ppn,
+}
+
+/// A completed translation, ready to fill the TLBs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// The 4 KiB page that was asked for.
+    pub vpn: Vpn,
+    /// Its frame (for a huge page: the 4 KiB piece inside it).
+    pub ppn: Ppn,
+    pub size: PageSize,
+    pub perms: Perms,
+    pub global: bool,
+    pub dirty: bool,
+    pub pte_addr: PhysAddr,
+}
+
+/// Why a walk could not translate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum FaultReason {
+    /// The entry at this level is not present: a page fault.
+    NotPresent(Level),
+    /// The leaf is present but the access is not permitted: a protection fault.
+    Protection,
+}
+
+/// A fault raised by the hardware, carrying what the OS needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub asid: Asid,
+    pub va: VirtAddr,
+    pub kind: AccessKind,
+    pub user: bool,
+    pub reason: FaultReason,
+}
+
+/// The result of a walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalkOutcome {
+    Fill(Translation),
+    Fault(Fault),
+}
+
+/// What one walk did, for `walks.csv` and the latency statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkRecord {
+    pub start: Cycle,
+    pub end: Cycle,
+    pub va: VirtAddr,
+    pub asid: Asid,
+    /// The first level read after the page-walk caches.
+    pub start_level: Level,
+    pub mem_refs: u32,
+    pub cache_hits: u32,
+    pub dram_row_hits: u32,
+    pub result: WalkResult,
+}
+
+/// How a walk ended, for `walks.csv`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum WalkResult {
+    Fill,
+    PageFault,
+    ProtectionFault,
+}
+
+impl WalkResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WalkResult::Fill => "fill",
+            WalkResult::PageFault => "page_fault",
+            WalkResult::ProtectionFault => "protection_fault",
+        }
+    }
+}
+
+/// The answer to a walk request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkResponse {
+    pub id: u64,
+    pub outcome: WalkOutcome,
+    pub record: WalkRecord,
+}
+
+/// A walker's FSM state; waveforms show it by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalkerState {
+    Idle,
+    /// Ready to issue the read of this level's PTE (waiting for room in the memory port).
+    ReadPte(Level),
+    /// Waiting for the PTE read of this level.
+    WaitMem(Level),
+}
+
+/// Walker counters (`walker.*` in stats.json).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct WalkerStats {
+    pub walks: u64,
+    pub mem_refs: u64,
+    pub ad_writes: u64,
+    pub faults: u64,
+    pub protection_faults: u64,
+    pub pte_cache_hits: u64,
+    pub pte_dram_reads: u64,
+}
+
+struct Walk {
+    req: WalkRequest,
+    level: Level,
+    table: Ppn,
+    perms: Perms,
+    mem_id: u64,
+    issue_at: Cycle,
+    record: WalkRecord,
+}
+
+/// The pool of walkers with their shared page-walk caches and ports.
+pub struct Walkers {
+    slots: Vec<Option<Walk>>,
+    pwc: PageWalkCaches,
+    top: Level,
+    stats: WalkerStats,
+    next_mem_id: u64,
+    last_tick: Cycle,
+}
+
+/// Ports between the core and the walkers.
+#[derive(Debug)]
+pub struct WalkPorts {
+    pub req: Port<WalkRequest>,
+    pub resp: Port<WalkResponse>,
+}
+
+impl WalkPorts {
+    pub fn new(capacity: usize) -> WalkPorts {
+        WalkPorts {
+            req: Port::new(capacity),
+            resp: Port::new(capacity),
+        }
+    }
+}
+
+impl Walkers {
+    pub fn new(cfg: &WalkerConfig, seed: u64) -> Result<Walkers, ConfigError> {
+        cfg.validate()?;
+        Ok(Walkers {
+            slots: (0..cfg.walkers).map(|_| None).collect(),
+            pwc: PageWalkCaches::new(&cfg.pwc, seed ^ 0x5057_4300),
+            top: Level::top(cfg.levels),
+            stats: WalkerStats::default(),
+            next_mem_id: 0,
+            last_tick: Cycle(0),
+        })
+    }
+
+    /// One cycle: take responses from memory, advance walks, start new ones.
+    pub fn tick(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        walk: &mut WalkPorts,
+        mem: &mut MemPorts,
+    ) -> bool {
+        self.last_tick = now;
+        let mut progress = false;
+        while let Some(resp) = mem.walker_resp.recv(now) {
+            progress = true;
+            self.on_mem_response(now, resp, phys, walk, mem);
+        }
+        // Issue reads whose time has come (and retry ones refused by a full port).
+        for i in 0..self.slots.len() {
+            if let Some(w) = &self.slots[i]
+                && w.mem_id == u64::MAX
+            {
+                progress |= self.issue(i, now, mem);
+            }
+        }
+        // Start new walks on free walkers.
+        while let Some(free) = self.slots.iter().position(Option::is_none) {
+            let Some(req) = walk.req.recv(now) else { break };
+            progress = true;
+            self.start(free, now, req, mem);
+        }
+        progress
+    }
+
+    /// Earliest cycle at which `tick` has work.
+    pub fn next_event(&self, walk: &WalkPorts, mem: &MemPorts) -> Option<Cycle> {
+        let mut next = mem.walker_resp.next_ready();
+        let mut take = |c: Cycle| next = Some(next.map_or(c, |n: Cycle| n.min(c)));
+        if self.slots.iter().any(Option::is_none)
+            && let Some(c) = walk.req.next_ready()
+        {
+            take(c);
+        }
+        for w in self.slots.iter().flatten() {
+            if w.mem_id == u64::MAX {
+                take(w.issue_at.max(Cycle(self.last_tick.0 + 1)));
+            }
+        }
+        next
+    }
+
+    fn start(&mut self, slot: usize, now: Cycle, req: WalkRequest, mem: &mut MemPorts) {
+        self.stats.walks += 1;
+        let (level, table, lookup) = match self.pwc.lookup(req.asid, req.va) {
+            Some(hit) => (hit.next_level, hit.table, self.pwc.latency()),
+            None if self.pwc.enabled() => (self.top, req.root, self.pwc.latency()),
+            None => (self.top, req.root, Cycles(0)),
+        };
+        let w = Walk {
+            req,
+            level,
+            table,
+            perms: Perms::ALL,
+            mem_id: u64::MAX,
+            issue_at: now + lookup + Cycles(1),
+            record: WalkRecord {
+                start: now,
+                end: now,
+                va: req.va,
+                asid: req.asid,
+                start_level: level,
+                mem_refs: 0,
+                cache_hits: 0,
+                dram_row_hits: 0,
+                result: WalkResult::Fill,
+            },
+        };
+        self.slots[slot] = Some(w);
+        self.issue(slot, now, mem);
+    }
+
+    /// Send the PTE read of walker `i`'s current level; false if the port refused it.
+    fn issue(&mut self, i: usize, now: Cycle, mem: &mut MemPorts) -> bool {
+        let w = self.slots[i].as_mut().expect("issue on an idle walker");
+        let id = self.next_mem_id;
+        let req = MemReq {
+            id,
+            addr: w.level.entry_addr(w.table, w.req.va),
+            write: false,
+            from: Requester::Walker,
+            needs_response: true,
+        };
+        // The memory system sees it no earlier than the next cycle.
+        let ready = w.issue_at.max(Cycle(now.0 + 1));
+        if mem.req.try_send(ready, req).is_err() {
+            return false;
+        }
+        self.next_mem_id += 1;
+        w.mem_id = id;
+        true
+    }
+
+    fn on_mem_response(
+        &mut self,
+        now: Cycle,
+        resp: MemResp,
+        phys: &mut PhysMem,
+        walk: &mut WalkPorts,
+        mem: &mut MemPorts,
+    ) {
+        let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|w| w.mem_id == resp.id))
+        else {
+            return;
+        };
+        let w = self.slots[i].as_mut().expect("slot found above");
+        w.mem_id = u64::MAX;
+        w.record.mem_refs += 1;
+        self.stats.mem_refs += 1;
+        match resp.served_by {
+            ServedBy::Dram(row) => {
+                self.stats.pte_dram_reads += 1;
+                if row == crate::dram::RowOutcome::Hit {
+                    w.record.dram_row_hits += 1;
+                }
+            }
+            _ => {
+                w.record.cache_hits += 1;
+                self.stats.pte_cache_hits += 1;
+            }
+        }
+        let addr = w.level.entry_addr(w.table, w.req.va);
+        let pte = phys.read_pte(addr);
+        if !pte.present() {
+            let f = Fault {
+                asid: w.req.asid,
+                va: w.req.va,
+                kind: w.req.kind,
+                user: w.req.user,
+                reason: FaultReason::NotPresent(w.level),
+            };
+            self.finish(i, now, WalkOutcome::Fault(f), walk);
+            return;
+        }
+        w.perms = w.perms.and(pte);
+        let leaf_size = match w.level {
+            Level::Pt => Some(PageSize::Size4K),
+            Level::Pd if pte.huge() => Some(PageSize::Size2M),
+            Level::Pdpt if pte.huge() => Some(PageSize::Size1G),
+            _ => None,
+        };
+        let Some(size) = leaf_size else {
+            self.pwc.fill(w.req.asid, w.req.va, w.level, pte.ppn());
+            w.table = pte.ppn();
+            w.level = w.level.next().expect("non-leaf level has a next level");
+            w.issue_at = Cycle(now.0 + 1);
+            self.issue(i, now, mem);
+            return;
+        };
+        if !w.perms.permits(w.req.kind, w.req.user) {
+            self.stats.protection_faults += 1;
+            let f = Fault {
+                asid: w.req.asid,
+                va: w.req.va,
+                kind: w.req.kind,
+                user: w.req.user,
+                reason: FaultReason::Protection,
+            };
+            self.finish(i, now, WalkOutcome::Fault(f), walk);
+            return;
+        }
+        let write = w.req.kind == AccessKind::Write;
+        let mut flags = Pte::A;
+        if write {
+            flags |= Pte::D;
+        }
+        let dirty = pte.dirty() || write;
+        if pte.0 & flags != flags {
+            phys.write_pte(addr, pte.with(flags));
+            self.stats.ad_writes += 1;
+            let posted = MemReq {
+                id: u64::MAX,
+                addr,
+                write: true,
+                from: Requester::Walker,
+                needs_response: false,
+            };
+            // A posted write; if the port is full the update still happened in memory, only
+            // its traffic is dropped (counted as an A/D write all the same).
+            let _ = mem.req.try_send(Cycle(now.0 + 1), posted);
+        }
+        let offset_pages = (w.req.va.0 & (size.bytes() - 1)) >> crate::types::PAGE_SHIFT;
+        let t = Translation {
+            vpn: w.req.va.vpn(),
+            ppn: Ppn(pte.ppn().0 + offset_pages),
+            size,
+            perms: w.perms,
+            global: pte.global(),
+            dirty,
+            pte_addr: addr,
+        };
+        self.finish(i, now, WalkOutcome::Fill(t), walk);
+    }
+
+    fn finish(&mut self, i: usize, now: Cycle, outcome: WalkOutcome, walk: &mut WalkPorts) {
+        let mut w = self.slots[i].take().expect("finish on an idle walker");
+        if matches!(outcome, WalkOutcome::Fault(_)) {
+            self.stats.faults += 1;
+        }
+        w.record.end = now;
+        w.record.result = match outcome {
+            WalkOutcome::Fill(_) => WalkResult::Fill,
+            WalkOutcome::Fault(Fault {
+                reason: FaultReason::Protection,
+                ..
+            }) => WalkResult::ProtectionFault,
+            WalkOutcome::Fault(_) => WalkResult::PageFault,
+        };
+        let resp = WalkResponse {
+            id: w.req.id,
+            outcome,
+            record: w.record,
+        };
+        // The walk response port holds one entry per walker, so it cannot be full here.
+        if walk.resp.try_send(Cycle(now.0 + 1), resp).is_err() {
+            unreachable!("walk response port sized below the number of walkers");
+        }
+    }
+
+    /// Each walker's FSM state, for probes.
+    pub fn states(&self) -> impl Iterator<Item = WalkerState> + '_ {
+        self.slots.iter().map(|s| match s {
+            None => WalkerState::Idle,
+            Some(w) if w.mem_id == u64::MAX => WalkerState::ReadPte(w.level),
+            Some(w) => WalkerState::WaitMem(w.level),
+        })
+    }
+    pub fn busy(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+    pub fn stats(&self) -> &WalkerStats {
+        &self.stats
+    }
+    pub fn pwc(&self) -> &PageWalkCaches {
+        &self.pwc
+    }
+    pub fn pwc_mut(&mut self) -> &mut PageWalkCaches {
+        &mut self.pwc
+    }
+    pub fn pwc_stats(&self) -> &PwcStats {
+        self.pwc.stats()
+    }
+}

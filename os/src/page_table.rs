@@ -1,0 +1,174 @@
+//! The OS's software view of a process's x86-64 page table: it lives as real PTEs in simulated
+//! physical memory, the same bytes the hardware walker reads.
+
+use crate::error::OsError;
+use crate::frames::{FrameAllocator, FrameUse};
+use vmsim_hw::memory::PhysMem;
+use vmsim_hw::pte::{ENTRIES_PER_TABLE, Level, PTE_BYTES, Pte};
+use vmsim_hw::{PhysAddr, Ppn, VirtAddr};
+
+/// Flags of a non-leaf entry: present, writable, user. Permissions are enforced at the leaf;
+/// upper levels allow everything so that the AND over levels equals the leaf's flags.
+const TABLE_FLAGS: u64 = Pte::P | Pte::RW | Pte::US;
+
+/// A page table rooted at a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageTable {
+    pub root: Ppn,
+    pub levels: u8,
+}
+
+impl PageTable {
+    /// Allocate an empty top-level table for process `pid`.
+    pub fn create(
+        phys: &mut PhysMem,
+        frames: &mut FrameAllocator,
+        pid: u32,
+        levels: u8,
+    ) -> Result<PageTable, OsError> {
+        let root = frames.alloc(FrameUse::PageTable(pid))?;
+        phys.zero_frame(root);
+        Ok(PageTable { root, levels })
+    }
+
+    /// Walk in software: the leaf entry's address and value if every level down to it is present.
+    pub fn lookup(&self, phys: &PhysMem, va: VirtAddr) -> Option<(PhysAddr, Pte)> {
+        let mut level = Level::top(self.levels);
+        let mut table = self.root;
+        loop {
+            let addr = level.entry_addr(table, va);
+            let pte = phys.read_pte(addr);
+            if !pte.present() {
+                return None;
+            }
+            match level.next() {
+                None => return Some((addr, pte)),
+                Some(next) if pte.huge() => {
+                    let _ = next;
+                    return Some((addr, pte));
+                }
+                Some(next) => {
+                    level = next;
+                    table = pte.ppn();
+                }
+            }
+        }
+    }
+
+    /// Map the 4 KiB page at `va` to `frame` with leaf `flags`, allocating any missing page-table
+    /// pages (zeroed). Returns how many table pages were allocated.
+    pub fn map(
+        &self,
+        phys: &mut PhysMem,
+        frames: &mut FrameAllocator,
+        pid: u32,
+        va: VirtAddr,
+        frame: Ppn,
+        flags: u64,
+    ) -> Result<u32, OsError> {
+        let mut level = Level::top(self.levels);
+        let mut table = self.root;
+        let mut allocated = 0;
+        while let Some(next) = level.next() {
+            let addr = level.entry_addr(table, va);
+            let pte = phys.read_pte(addr);
+            table = if pte.present() {
+                pte.ppn()
+            } else {
+                let t = frames.alloc(FrameUse::PageTable(pid))?;
+                phys.zero_frame(t);
+                phys.write_pte(addr, Pte::new(t, TABLE_FLAGS));
+                allocated += 1;
+                t
+            };
+            level = next;
+        }
+        phys.write_pte(level.entry_addr(table, va), Pte::new(frame, flags));
+        Ok(allocated)
+    }
+
+    /// Clear the leaf entry for `va`; returns the old entry if it was present.
+    pub fn unmap(&self, phys: &mut PhysMem, va: VirtAddr) -> Option<Pte> {
+        let (addr, pte) = self.lookup(phys, va)?;
+        phys.write_pte(addr, Pte(0));
+        Some(pte)
+    }
+
+    /// Free every data frame this table maps and every table page, including the root.
+    /// Returns the number of data frames freed.
+    pub fn destroy(&self, phys: &mut PhysMem, frames: &mut FrameAllocator) -> u64 {
+        fn free_table(
+            phys: &mut PhysMem,
+            frames: &mut FrameAllocator,
+            table: Ppn,
+            level: Level,
+        ) -> u64 {
+            let mut data = 0;
+            for i in 0..ENTRIES_PER_TABLE as u64 {
+                let addr = PhysAddr(table.base().0 + i * PTE_BYTES);
+                let pte = phys.read_pte(addr);
+                if !pte.present() {
+                    continue;
+                }
+                match level.next() {
+                    Some(next) if !pte.huge() => data += free_table(phys, frames, pte.ppn(), next),
+                    _ => {
+                        if matches!(frames.use_of(pte.ppn()), FrameUse::Data(_)) {
+                            frames.free(pte.ppn());
+                            phys.zero_frame(pte.ppn());
+                            data += 1;
+                        }
+                    }
+                }
+            }
+            phys.zero_frame(table);
+            frames.free(table);
+            data
+        }
+        free_table(phys, frames, self.root, Level::top(self.levels))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_mapping_allocates_three_tables_and_lookup_finds_it() {
+        let mut phys = PhysMem::new(64);
+        let mut frames = FrameAllocator::new(64);
+        let pt = PageTable::create(&mut phys, &mut frames, 1, 4).unwrap();
+        let va = VirtAddr(0x7fff_ffff_e123);
+        let data = frames.alloc(FrameUse::Data(1)).unwrap();
+        let n = pt
+            .map(
+                &mut phys,
+                &mut frames,
+                1,
+                va,
+                data,
+                Pte::P | Pte::RW | Pte::US,
+            )
+            .unwrap();
+        assert_eq!(n, 3);
+        let (addr, pte) = pt.lookup(&phys, va).unwrap();
+        assert_eq!(pte.ppn(), data);
+        assert_eq!(addr.0 & 0xfff, Level::Pt.index(va) * 8);
+        // A neighbour in the same 2 MiB region needs no new table.
+        let d2 = frames.alloc(FrameUse::Data(1)).unwrap();
+        let n2 = pt
+            .map(
+                &mut phys,
+                &mut frames,
+                1,
+                VirtAddr(va.0 - 0x1000),
+                d2,
+                Pte::P,
+            )
+            .unwrap();
+        assert_eq!(n2, 0);
+        assert_eq!(frames.table_count(), 4);
+        assert_eq!(pt.destroy(&mut phys, &mut frames), 2);
+        assert_eq!(frames.free_count(), 64);
+    }
+}

@@ -1,0 +1,107 @@
+//! One run from configuration to results: build the workload and the machine, run, collect.
+
+use crate::config::Config;
+use crate::output::OutputFiles;
+use crate::stats::SystemStats;
+use crate::system::{Observer, SimError, System, trace_segments};
+use crate::workload;
+use std::path::Path;
+use vmsim_hw::Cycle;
+use vmsim_hw::core::AccessDone;
+use vmsim_hw::walker::WalkRecord;
+use vmsim_os::{FaultResolution, Pid};
+
+/// What a run produced.
+pub struct RunOutput {
+    pub stats: SystemStats,
+    /// One line per process killed, with its cycle.
+    pub kills: Vec<(u64, String)>,
+    /// Description of the workload.
+    pub workload: String,
+    /// Run-loop iterations (with idle skipping, far fewer than cycles).
+    pub engine_steps: u64,
+}
+
+/// Runs `cfg`. With `out_dir`, writes stats.json, config.toml and the CSVs there. `extra` sees
+/// every access and walk too (a progress bar, a test recorder).
+pub fn run(
+    cfg: &Config,
+    out_dir: Option<&Path>,
+    extra: &mut dyn Observer,
+) -> Result<RunOutput, SimError> {
+    cfg.validate()?;
+    let mut wl = workload::build(&cfg.workload, cfg.seed)?;
+    let description = wl.describe();
+    let mut sys = System::new(cfg, trace_segments())?;
+    let mut files = match out_dir {
+        Some(d) => Some(OutputFiles::create(d, cfg)?),
+        None => None,
+    };
+    let mut kills = Vec::new();
+    let result = {
+        let mut tee = Tee {
+            files: files.as_mut(),
+            extra,
+            kills: &mut kills,
+        };
+        sys.run(wl.as_mut(), &mut tee)
+    };
+    if let Err(e) = result {
+        if let Some(mut f) = files {
+            f.abort();
+        }
+        return Err(e);
+    }
+    let stats = SystemStats::collect(&sys);
+    if let Some(f) = files {
+        f.finish(&stats, cfg)?;
+    }
+    Ok(RunOutput {
+        stats,
+        kills,
+        workload: description,
+        engine_steps: sys.engine.steps,
+    })
+}
+
+struct Tee<'a> {
+    files: Option<&'a mut OutputFiles>,
+    extra: &'a mut dyn Observer,
+    kills: &'a mut Vec<(u64, String)>,
+}
+
+impl Observer for Tee<'_> {
+    #[inline]
+    fn on_access(&mut self, pid: Pid, a: &AccessDone) {
+        if let Some(f) = self.files.as_mut() {
+            f.on_access(pid, a);
+        }
+        self.extra.on_access(pid, a);
+    }
+    #[inline]
+    fn on_walk(&mut self, pid: Pid, w: &WalkRecord) {
+        if let Some(f) = self.files.as_mut() {
+            f.on_walk(pid, w);
+        }
+        self.extra.on_walk(pid, w);
+    }
+    fn on_kill(&mut self, res: &FaultResolution, cycle: Cycle) {
+        if let FaultResolution::Killed {
+            pid,
+            signal,
+            va,
+            reason,
+            ..
+        } = res
+        {
+            self.kills.push((
+                cycle.0,
+                format!("pid {} killed by {signal:?} at {va}: {reason}", pid.0),
+            ));
+        }
+        if let Some(f) = self.files.as_mut() {
+            f.on_kill(res, cycle);
+        }
+        self.extra.on_kill(res, cycle);
+    }
+}

@@ -1,0 +1,204 @@
+//! `stats.json`: plain serde structs that mirror the component tree. Keys are stable: add, never
+//! rename (ARCHITECTURE.md section 6). Maps are `BTreeMap`, so the output is byte-identical for
+//! the same configuration and seed.
+
+use crate::histogram::LatencySummary;
+use crate::system::System;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use vmsim_hw::cache::CacheStats;
+use vmsim_hw::dram::DramStats;
+use vmsim_hw::pwc::PwcStats;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TlbLevelStats {
+    pub lookups: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub hit_rate: f64,
+    /// Misses per thousand instructions.
+    pub mpki: f64,
+    pub fills: u64,
+    pub evictions: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WalkerSection {
+    pub walks: u64,
+    /// PTE reads (page-walk-cache hits skip reads).
+    pub mem_refs: u64,
+    pub mem_refs_per_walk: f64,
+    /// A/D-bit write-backs to leaf PTEs (by walks, and by writes through a clean TLB entry).
+    pub ad_writes: u64,
+    pub faults: u64,
+    /// PTE reads served by a data cache, and by DRAM.
+    pub pte_cache_hits: u64,
+    pub pte_dram_reads: u64,
+    /// Walk latency in core cycles, from the walker taking the request to its answer.
+    pub latency: LatencySummary,
+    pub pwc: PwcStats,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FaultSection {
+    pub minor: u64,
+    pub major: u64,
+    pub protection: u64,
+    pub segv_kills: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OsSection {
+    pub context_switches: u64,
+    pub tlb_flushes: u64,
+    pub evictions: u64,
+    pub swap_ins: u64,
+    pub swap_outs: u64,
+    pub frames: u64,
+    pub frames_free: u64,
+    pub data_pages: u64,
+    pub page_table_pages: u64,
+    /// Cycles the kernel spent servicing faults.
+    pub fault_cycles: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CoreSection {
+    pub instructions: u64,
+    /// 4 KiB page translations (an access spanning two pages counts two; retries count again).
+    pub page_translations: u64,
+    /// Cycles stalled on translation, all included.
+    pub translation_cycles: u64,
+    /// Share of all cycles spent on translation.
+    pub translation_share: f64,
+    /// Cycles lost beyond an L1 TLB hit: L2 TLB lookups, walks and faults.
+    pub tlb_miss_cycles: u64,
+    pub tlb_miss_share: f64,
+    pub fault_cycles: u64,
+    pub data_cycles: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DmaSection {
+    /// This machine has no DMA engine in use yet: no transfers.
+    pub transfers: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DiskSection {
+    pub reads: u64,
+    pub writes: u64,
+}
+
+/// The whole of `stats.json`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SystemStats {
+    pub cycles: u64,
+    pub accesses: u64,
+    pub tlb: BTreeMap<&'static str, TlbLevelStats>,
+    pub walker: WalkerSection,
+    pub faults: FaultSection,
+    pub os: OsSection,
+    pub dram: DramStats,
+    pub caches: BTreeMap<&'static str, CacheStats>,
+    pub core: CoreSection,
+    pub dma: DmaSection,
+    pub disk: DiskSection,
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+impl SystemStats {
+    /// Collect from a finished (or running) system.
+    pub fn collect(sys: &System) -> SystemStats {
+        let core = sys.core.stats();
+        let instrs = core.instructions;
+        let cycles = sys.cycles().0;
+        let tlb = sys
+            .core
+            .tlb_stats()
+            .into_iter()
+            .map(|(name, s)| {
+                (
+                    name,
+                    TlbLevelStats {
+                        lookups: s.lookups,
+                        hits: s.hits,
+                        misses: s.misses,
+                        hit_rate: ratio(s.hits, s.lookups),
+                        mpki: ratio(s.misses * 1000, instrs),
+                        fills: s.fills,
+                        evictions: s.evictions,
+                    },
+                )
+            })
+            .collect();
+        let w = sys.walkers.stats();
+        let os = sys.kernel.stats();
+        let frames = sys.kernel.frames();
+        let caches = ["l1i", "l1d", "l2", "llc"]
+            .into_iter()
+            .filter_map(|n| sys.mem.cache(n).map(|c| (n, c.stats().clone())))
+            .filter(|_| sys.mem.caches_enabled())
+            .collect();
+        SystemStats {
+            cycles,
+            accesses: core.accesses,
+            tlb,
+            walker: WalkerSection {
+                walks: w.walks,
+                mem_refs: w.mem_refs,
+                mem_refs_per_walk: ratio(w.mem_refs, w.walks),
+                ad_writes: w.ad_writes + core.dirty_bit_updates,
+                faults: w.faults,
+                pte_cache_hits: w.pte_cache_hits,
+                pte_dram_reads: w.pte_dram_reads,
+                latency: sys.walk_latency().summary(),
+                pwc: sys.walkers.pwc_stats().clone(),
+            },
+            faults: FaultSection {
+                minor: os.minor_faults,
+                major: os.major_faults,
+                protection: os.protection_faults,
+                segv_kills: os.segv_kills,
+            },
+            os: OsSection {
+                context_switches: 0,
+                tlb_flushes: 0,
+                evictions: 0,
+                swap_ins: 0,
+                swap_outs: 0,
+                frames: frames.total(),
+                frames_free: frames.free_count(),
+                data_pages: frames.data_count(),
+                page_table_pages: frames.table_count(),
+                fault_cycles: os.fault_cycles,
+            },
+            dram: sys.mem.dram().stats().clone(),
+            caches,
+            core: CoreSection {
+                instructions: instrs,
+                page_translations: core.page_translations,
+                translation_cycles: core.translation_cycles,
+                translation_share: ratio(core.translation_cycles, cycles),
+                tlb_miss_cycles: core.tlb_miss_cycles,
+                tlb_miss_share: ratio(core.tlb_miss_cycles, cycles),
+                fault_cycles: core.fault_cycles,
+                data_cycles: core.data_cycles,
+            },
+            dma: DmaSection { transfers: 0 },
+            disk: DiskSection {
+                reads: 0,
+                writes: 0,
+            },
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("stats serialize");
+        s.push('\n');
+        s
+    }
+}

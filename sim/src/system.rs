@@ -1,0 +1,317 @@
+//! The System: wires the hardware (core with its TLBs, walkers, caches and DRAM) to the kernel
+//! and runs a workload through it.
+//!
+//! The run loop is the engine: each step it ticks every component in a fixed order at cycle
+//! `now`, then jumps to the earliest cycle at which any component has work (`skip_idle`), or to
+//! `now + 1`. Messages between components are stamped at least one cycle ahead, so the order of
+//! ticks within a cycle cannot change results, and skipping gives exactly what ticking gives.
+//! The kernel is serviced here: a fault the core raised reaches it on the trap port, and its reply
+//! goes back stamped with the cycles the handler costs.
+
+use crate::config::Config;
+use crate::workload::{Record, Workload, WorkloadError};
+use thiserror::Error;
+use vmsim_hw::core::{Access, AccessDone, Core, CorePorts, TrapPorts, TrapReply};
+use vmsim_hw::memory::PhysMem;
+use vmsim_hw::memsys::{MemPorts, MemorySystem};
+use vmsim_hw::walker::{WalkPorts, WalkRecord, Walkers};
+use vmsim_hw::{Cycle, VirtAddr};
+use vmsim_os::{FaultResolution, Kernel, OsError, Pid, Segment, SegmentKind, SegmentPerms};
+
+/// Errors that end a run.
+#[derive(Debug, Error)]
+pub enum SimError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Workload(#[from] WorkloadError),
+    #[error("{0}")]
+    Os(#[from] OsError),
+    #[error("{0}")]
+    Output(String),
+    #[error(
+        "watchdog: no progress for {cycles} cycles at cycle {now} with work outstanding\n{dump}"
+    )]
+    Watchdog { cycles: u64, now: u64, dump: String },
+}
+
+/// What a run reports as it goes: every completed access and walk, and kills.
+pub trait Observer {
+    fn on_access(&mut self, _pid: Pid, _a: &AccessDone) {}
+    fn on_walk(&mut self, _pid: Pid, _w: &WalkRecord) {}
+    fn on_kill(&mut self, _res: &FaultResolution, _cycle: Cycle) {}
+}
+
+/// An observer that ignores everything.
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+/// Counters of the run loop itself (not part of the simulated machine).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EngineStats {
+    /// Loop iterations: with `skip_idle`, far fewer than cycles.
+    pub steps: u64,
+}
+
+/// The simulated machine.
+pub struct System {
+    pub cfg: Config,
+    pub core: Core,
+    pub walkers: Walkers,
+    pub mem: MemorySystem,
+    pub phys: PhysMem,
+    pub kernel: Kernel,
+    walk_ports: WalkPorts,
+    mem_ports: MemPorts,
+    trap_ports: TrapPorts,
+    pid: Pid,
+    now: Cycle,
+    pub engine: EngineStats,
+    walk_latency: crate::histogram::Histogram,
+    last_end: Cycle,
+}
+
+/// The address space of a trace process: one user read-write-execute segment over the whole
+/// 47-bit user half (reference semantics, item 5).
+pub fn trace_segments() -> Vec<Segment> {
+    vec![Segment {
+        start: VirtAddr(0),
+        end: VirtAddr(1 << 47),
+        perms: SegmentPerms::RWXU,
+        kind: SegmentKind::Anonymous,
+    }]
+}
+
+impl System {
+    /// Build the machine from a validated configuration, with one process owning `segments`.
+    pub fn new(cfg: &Config, segments: Vec<Segment>) -> Result<System, SimError> {
+        cfg.validate()?;
+        let seed = cfg.seed;
+        let mut phys = PhysMem::new(cfg.os.frames);
+        let mut kernel = Kernel::new(&cfg.os, cfg.walker.levels)?;
+        let pid = kernel.spawn(&mut phys, segments)?;
+        let proc = kernel.process(pid).expect("just spawned");
+        let mut core = Core::new(&cfg.tlb, seed).map_err(crate::config::ConfigError::from)?;
+        core.set_context(proc.asid, proc.root, true);
+        let walkers = Walkers::new(&cfg.walker, seed).map_err(crate::config::ConfigError::from)?;
+        let mem = MemorySystem::new(
+            &cfg.caches,
+            cfg.walker.through_caches,
+            &cfg.dram,
+            cfg.core.freq_ghz,
+            seed,
+        )
+        .map_err(crate::config::ConfigError::from)?;
+        // Every requester's outstanding requests fit its response port.
+        let port_cap = 4 * (cfg.walker.walkers + 2) + 8;
+        Ok(System {
+            cfg: cfg.clone(),
+            core,
+            walkers,
+            mem,
+            phys,
+            kernel,
+            walk_ports: WalkPorts::new(cfg.walker.queue.max(cfg.walker.walkers)),
+            mem_ports: MemPorts::new(port_cap),
+            trap_ports: TrapPorts::new(),
+            pid,
+            now: Cycle(0),
+            engine: EngineStats::default(),
+            walk_latency: Default::default(),
+            last_end: Cycle(0),
+        })
+    }
+
+    /// The current cycle.
+    pub fn now(&self) -> Cycle {
+        self.now
+    }
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Run `workload` to the end (or until its process is killed).
+    pub fn run(
+        &mut self,
+        workload: &mut dyn Workload,
+        obs: &mut dyn Observer,
+    ) -> Result<(), SimError> {
+        let mut buf: Vec<Record> = Vec::with_capacity(4096);
+        let mut idx = 0usize;
+        let mut exhausted = false;
+        let skip = self.cfg.engine.skip_idle;
+        let watchdog = self.cfg.engine.watchdog_cycles;
+        let mut last_progress = self.now;
+        loop {
+            let now = self.now;
+            self.engine.steps += 1;
+            let mut progress = self.tick_components(now, obs)?;
+            // Feed the core.
+            if self.core.wants_access(now) && !exhausted {
+                if idx == buf.len() {
+                    idx = 0;
+                    if !workload.next_batch(&mut buf)? {
+                        exhausted = true;
+                    }
+                }
+                if let Some(r) = buf.get(idx) {
+                    idx += 1;
+                    let acc = Access {
+                        kind: r.kind,
+                        va: r.va,
+                        size: r.size,
+                        instrs: r.instrs,
+                    };
+                    let mut ports = CorePorts {
+                        walk: &mut self.walk_ports,
+                        mem: &mut self.mem_ports,
+                        trap: &mut self.trap_ports,
+                    };
+                    self.core
+                        .begin(now, acc, &mut self.phys, &mut self.mem, &mut ports);
+                    progress = true;
+                    self.drain_core(obs);
+                }
+            }
+            if self.core.killed() {
+                exhausted = true;
+            }
+            if progress {
+                last_progress = now;
+            }
+            let next = self.next_event(exhausted);
+            match next {
+                None => break,
+                Some(n) => {
+                    if now.0 - last_progress.0 > watchdog {
+                        return Err(SimError::Watchdog {
+                            cycles: watchdog,
+                            now: now.0,
+                            dump: self.dump(),
+                        });
+                    }
+                    self.now = if skip {
+                        n.max(Cycle(now.0 + 1))
+                    } else {
+                        Cycle(now.0 + 1)
+                    };
+                }
+            }
+        }
+        self.kernel.exit(self.pid);
+        Ok(())
+    }
+
+    /// Tick every component at `now` in a fixed order.
+    #[inline]
+    fn tick_components(&mut self, now: Cycle, obs: &mut dyn Observer) -> Result<bool, SimError> {
+        let mut progress = false;
+        {
+            let mut ports = CorePorts {
+                walk: &mut self.walk_ports,
+                mem: &mut self.mem_ports,
+                trap: &mut self.trap_ports,
+            };
+            progress |= self
+                .core
+                .tick(now, &mut self.phys, &mut self.mem, &mut ports);
+        }
+        self.drain_core(obs);
+        progress |= self.walkers.tick(
+            now,
+            &mut self.phys,
+            &mut self.walk_ports,
+            &mut self.mem_ports,
+        );
+        progress |= self.mem.tick(now, &mut self.mem_ports);
+        progress |= self.service_traps(now, obs)?;
+        Ok(progress)
+    }
+
+    /// The kernel's side of the trap port: handle a fault, reply with retry or kill.
+    fn service_traps(&mut self, now: Cycle, obs: &mut dyn Observer) -> Result<bool, SimError> {
+        let Some(fault) = self.trap_ports.fault.recv(now) else {
+            return Ok(false);
+        };
+        let res = self.kernel.handle_fault(&mut self.phys, &fault)?;
+        let (reply, cost) = match &res {
+            FaultResolution::Fixed { kind, cost } => (TrapReply::Retry(*kind), *cost),
+            FaultResolution::Killed { asid, cost, .. } => {
+                // A dead address space: drop every translation tagged with it.
+                self.core.flush_asid(*asid);
+                self.walkers.pwc_mut().invalidate_asid(*asid);
+                obs.on_kill(&res, now);
+                let kind = vmsim_hw::core::FaultKind::Segv;
+                (TrapReply::Kill(kind), *cost)
+            }
+        };
+        let ready = now + cost.max(vmsim_hw::Cycles(1));
+        self.core.add_fault_cycles(ready - now);
+        if self.trap_ports.reply.try_send(ready, reply).is_err() {
+            unreachable!("trap reply port full with one trap outstanding");
+        }
+        Ok(true)
+    }
+
+    /// Hand completed accesses and walks to the observer.
+    #[inline]
+    fn drain_core(&mut self, obs: &mut dyn Observer) {
+        if let Some(w) = self.core.take_walk() {
+            self.walk_latency.record((w.end - w.start).0);
+            obs.on_walk(self.pid, &w);
+        }
+        if let Some(a) = self.core.take_finished() {
+            self.last_end = a.end;
+            obs.on_access(self.pid, &a);
+        }
+    }
+
+    /// The earliest cycle at which any component has work; `None` when the run is over.
+    #[inline]
+    fn next_event(&self, exhausted: bool) -> Option<Cycle> {
+        let core_ports = (&self.walk_ports, &self.mem_ports, &self.trap_ports);
+        let core_next = self
+            .core
+            .next_event_of(core_ports.0, core_ports.1, core_ports.2);
+        let core_idle = self.core.is_idle();
+        if exhausted && core_idle {
+            return None;
+        }
+        let mut next = if core_idle && exhausted {
+            None
+        } else {
+            core_next
+        };
+        let mut take = |c: Option<Cycle>| {
+            if let Some(c) = c {
+                next = Some(next.map_or(c, |n| n.min(c)));
+            }
+        };
+        take(self.walkers.next_event(&self.walk_ports, &self.mem_ports));
+        take(self.mem.next_event(&self.mem_ports));
+        take(self.trap_ports.fault.next_ready());
+        next
+    }
+
+    /// Every component's state, for the watchdog.
+    fn dump(&self) -> String {
+        format!(
+            "core: idle={} killed={}\nwalkers: {:?}\nmemory: {} outstanding, {} DRAM\ntrap port: {} pending",
+            self.core.is_idle(),
+            self.core.killed(),
+            self.walkers.states().collect::<Vec<_>>(),
+            self.mem.outstanding(),
+            self.mem.dram().outstanding(),
+            self.trap_ports.fault.len()
+        )
+    }
+
+    /// Cycle at which the last access completed: the run's length.
+    pub fn cycles(&self) -> Cycle {
+        self.last_end
+    }
+    /// Exact distribution of walk latencies.
+    pub fn walk_latency(&self) -> &crate::histogram::Histogram {
+        &self.walk_latency
+    }
+}
