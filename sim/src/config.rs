@@ -116,10 +116,23 @@ impl Default for Config {
             caches: CachesConfig::default(),
             dram: DramConfig::default(),
             os: OsConfig::default(),
-            workload: WorkloadConfig::default(),
+            workload: default_workload(),
             engine: EngineConfig::default(),
             output: OutputConfig::default(),
         }
+    }
+}
+
+/// The built-in workload of `vmsim run`: one million zipf-distributed accesses (s = 0.99) over
+/// 32768 pages (128 MiB). Hot pages hit the L1 TLB, warm ones the L2, cold ones walk; the
+/// footprint spans 64 page-directory entries, twice what the PDE cache holds, so walks come with
+/// and without page-walk-cache hits; and every first touch is a minor fault.
+pub fn default_workload() -> WorkloadConfig {
+    WorkloadConfig {
+        kind: crate::workload::WorkloadKind::Zipf,
+        pages: 32768,
+        accesses: 1_000_000,
+        ..WorkloadConfig::default()
     }
 }
 

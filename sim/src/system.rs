@@ -131,101 +131,130 @@ impl System {
     }
 
     /// Run `workload` to the end (or until its process is killed).
+    ///
+    /// With `skip_idle`, a step ticks only the components whose next event is due, and when the
+    /// core finishes an access on its L1 paths before any other component has work, it starts
+    /// the next access at once: exactly what stepping to that cycle would do, as every message
+    /// is stamped at least one cycle ahead. Without `skip_idle` every component is ticked every
+    /// cycle: the reference the skipping mode is tested against.
     pub fn run(
         &mut self,
         workload: &mut dyn Workload,
         obs: &mut dyn Observer,
     ) -> Result<(), SimError> {
-        let mut buf: Vec<Record> = Vec::with_capacity(4096);
-        let mut idx = 0usize;
-        let mut exhausted = false;
+        let mut feed = Feed {
+            buf: Vec::with_capacity(4096),
+            idx: 0,
+            exhausted: false,
+        };
         let skip = self.cfg.engine.skip_idle;
         let watchdog = self.cfg.engine.watchdog_cycles;
         let mut last_progress = self.now;
+        // Cycle at which each component (walkers, memory) next has work, as of the last step.
+        let mut next_walkers: Option<Cycle> = None;
+        let mut next_mem: Option<Cycle> = None;
         loop {
             let now = self.now;
             self.engine.steps += 1;
-            let mut progress = self.tick_components(now, obs)?;
-            // Feed the core.
-            if self.core.wants_access(now) && !exhausted {
-                if idx == buf.len() {
-                    idx = 0;
-                    if !workload.next_batch(&mut buf)? {
-                        exhausted = true;
-                    }
+            let mut progress = self.tick_core(now, obs);
+            if !skip || next_walkers.is_some_and(|c| c <= now) {
+                progress |= self.walkers.tick(
+                    now,
+                    &mut self.phys,
+                    &mut self.walk_ports,
+                    &mut self.mem_ports,
+                );
+            }
+            if !skip || next_mem.is_some_and(|c| c <= now) {
+                progress |= self.mem.tick(now, &mut self.mem_ports);
+            }
+            progress |= self.service_traps(now, obs)?;
+            next_walkers = self.walkers.next_event(&self.walk_ports, &self.mem_ports);
+            // Feed the core; while it completes accesses on its L1 paths before anything else is
+            // due, keep feeding it.
+            while self.core.wants_access(self.now) && !feed.exhausted {
+                let Some(acc) = feed.next(workload)? else {
+                    break;
+                };
+                let t = self.now;
+                let mut ports = CorePorts {
+                    walk: &mut self.walk_ports,
+                    mem: &mut self.mem_ports,
+                    trap: &mut self.trap_ports,
+                };
+                self.core
+                    .begin(t, acc, &mut self.phys, &mut self.mem, &mut ports);
+                progress = true;
+                self.drain_core(obs);
+                let r = self.core.ready_at();
+                if !skip || !self.core.is_idle() {
+                    break;
                 }
-                if let Some(r) = buf.get(idx) {
-                    idx += 1;
-                    let acc = Access {
-                        kind: r.kind,
-                        va: r.va,
-                        size: r.size,
-                        instrs: r.instrs,
-                    };
-                    let mut ports = CorePorts {
-                        walk: &mut self.walk_ports,
-                        mem: &mut self.mem_ports,
-                        trap: &mut self.trap_ports,
-                    };
-                    self.core
-                        .begin(now, acc, &mut self.phys, &mut self.mem, &mut ports);
-                    progress = true;
-                    self.drain_core(obs);
+                // The access may have posted a write (a D-bit update) to memory.
+                let others = min_opt(
+                    min_opt(next_walkers, self.mem.next_event(&self.mem_ports)),
+                    self.trap_ports.fault.next_ready(),
+                );
+                if others.is_some_and(|o| o <= r) {
+                    break;
                 }
+                self.now = r;
+                self.engine.steps += 1;
             }
             if self.core.killed() {
-                exhausted = true;
+                feed.exhausted = true;
             }
+            let now = self.now;
             if progress {
                 last_progress = now;
             }
-            let next = self.next_event(exhausted);
-            match next {
-                None => break,
-                Some(n) => {
-                    if now.0 - last_progress.0 > watchdog {
-                        return Err(SimError::Watchdog {
-                            cycles: watchdog,
-                            now: now.0,
-                            dump: self.dump(),
-                        });
-                    }
-                    self.now = if skip {
-                        n.max(Cycle(now.0 + 1))
-                    } else {
-                        Cycle(now.0 + 1)
-                    };
-                }
+            // Whatever the core sent while being fed is due later than now.
+            next_walkers = self.walkers.next_event(&self.walk_ports, &self.mem_ports);
+            next_mem = self.mem.next_event(&self.mem_ports);
+            let core_next = if feed.exhausted && self.core.is_idle() {
+                None
+            } else {
+                self.core
+                    .next_event_of(&self.walk_ports, &self.mem_ports, &self.trap_ports)
+            };
+            if feed.exhausted && self.core.is_idle() {
+                break;
             }
+            let next = min_opt(
+                min_opt(core_next, min_opt(next_walkers, next_mem)),
+                self.trap_ports.fault.next_ready(),
+            );
+            let Some(n) = next else { break };
+            if now.0 - last_progress.0 > watchdog {
+                return Err(SimError::Watchdog {
+                    cycles: watchdog,
+                    now: now.0,
+                    dump: self.dump(),
+                });
+            }
+            self.now = if skip {
+                n.max(Cycle(now.0 + 1))
+            } else {
+                Cycle(now.0 + 1)
+            };
         }
         self.kernel.exit(self.pid);
         Ok(())
     }
 
-    /// Tick every component at `now` in a fixed order.
+    /// Tick the core at `now` and report what it completed.
     #[inline]
-    fn tick_components(&mut self, now: Cycle, obs: &mut dyn Observer) -> Result<bool, SimError> {
-        let mut progress = false;
-        {
-            let mut ports = CorePorts {
-                walk: &mut self.walk_ports,
-                mem: &mut self.mem_ports,
-                trap: &mut self.trap_ports,
-            };
-            progress |= self
-                .core
-                .tick(now, &mut self.phys, &mut self.mem, &mut ports);
-        }
+    fn tick_core(&mut self, now: Cycle, obs: &mut dyn Observer) -> bool {
+        let mut ports = CorePorts {
+            walk: &mut self.walk_ports,
+            mem: &mut self.mem_ports,
+            trap: &mut self.trap_ports,
+        };
+        let progress = self
+            .core
+            .tick(now, &mut self.phys, &mut self.mem, &mut ports);
         self.drain_core(obs);
-        progress |= self.walkers.tick(
-            now,
-            &mut self.phys,
-            &mut self.walk_ports,
-            &mut self.mem_ports,
-        );
-        progress |= self.mem.tick(now, &mut self.mem_ports);
-        progress |= self.service_traps(now, obs)?;
-        Ok(progress)
+        progress
     }
 
     /// The kernel's side of the trap port: handle a fault, reply with retry or kill.
@@ -266,33 +295,6 @@ impl System {
         }
     }
 
-    /// The earliest cycle at which any component has work; `None` when the run is over.
-    #[inline]
-    fn next_event(&self, exhausted: bool) -> Option<Cycle> {
-        let core_ports = (&self.walk_ports, &self.mem_ports, &self.trap_ports);
-        let core_next = self
-            .core
-            .next_event_of(core_ports.0, core_ports.1, core_ports.2);
-        let core_idle = self.core.is_idle();
-        if exhausted && core_idle {
-            return None;
-        }
-        let mut next = if core_idle && exhausted {
-            None
-        } else {
-            core_next
-        };
-        let mut take = |c: Option<Cycle>| {
-            if let Some(c) = c {
-                next = Some(next.map_or(c, |n| n.min(c)));
-            }
-        };
-        take(self.walkers.next_event(&self.walk_ports, &self.mem_ports));
-        take(self.mem.next_event(&self.mem_ports));
-        take(self.trap_ports.fault.next_ready());
-        next
-    }
-
     /// Every component's state, for the watchdog.
     fn dump(&self) -> String {
         format!(
@@ -313,5 +315,46 @@ impl System {
     /// Exact distribution of walk latencies.
     pub fn walk_latency(&self) -> &crate::histogram::Histogram {
         &self.walk_latency
+    }
+}
+
+/// The workload's records, handed to the core one at a time.
+struct Feed {
+    buf: Vec<Record>,
+    idx: usize,
+    exhausted: bool,
+}
+
+impl Feed {
+    #[inline]
+    fn next(&mut self, workload: &mut dyn Workload) -> Result<Option<Access>, SimError> {
+        if self.idx == self.buf.len() {
+            self.idx = 0;
+            if !workload.next_batch(&mut self.buf)? {
+                self.exhausted = true;
+                self.buf.clear();
+                return Ok(None);
+            }
+        }
+        let Some(r) = self.buf.get(self.idx) else {
+            self.exhausted = true;
+            return Ok(None);
+        };
+        self.idx += 1;
+        Ok(Some(Access {
+            kind: r.kind,
+            va: r.va,
+            size: r.size,
+            instrs: r.instrs,
+        }))
+    }
+}
+
+#[inline]
+fn min_opt(a: Option<Cycle>, b: Option<Cycle>) -> Option<Cycle> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
     }
 }

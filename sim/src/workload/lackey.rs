@@ -17,7 +17,7 @@
 //!
 //! Tolerated: `\r\n` line endings, any run of spaces or tabs before the type letter, between it
 //! and the address, and at the end of the line. Anything else is a
-//! [`WorkloadError::Parse`](super::WorkloadError::Parse) naming the file and 1-based line.
+//! [`WorkloadError::Parse`] naming the file and 1-based line.
 //!
 //! The parser works on bytes in place (no regex, no allocation on the good path): a table-driven
 //! hex loop and a decimal loop per line.

@@ -6,8 +6,9 @@
 //! [`CHANNEL_BATCHES`] batches. The returned [`Workload`] receives them and hands the emptied
 //! buffers back over a second channel, so steady state allocates nothing.
 //!
-//! Memory stays bounded: at most `CHANNEL_BATCHES + 2` batches, one read buffer and one line
-//! exist at a time; nothing is loaded whole.
+//! Memory stays bounded: [`CHANNEL_BATCHES`] batches in the channel, as many recycled empty
+//! ones, one being filled and one being used (about 100 KiB each), two 256 KiB read buffers
+//! and at most one line of up to [`lackey::MAX_LINE`] bytes; nothing is loaded whole.
 //!
 //! Compression, by extension first and magic bytes second:
 //! - a name ending in `.gz` must hold gzip data (magic `1f 8b 08`), read with
@@ -185,7 +186,7 @@ fn spawn_reader(path: &Path, format: TraceFormat) -> Result<TraceWorkload, Workl
     };
 
     let (tx, rx) = crossbeam_channel::bounded::<Batch>(CHANNEL_BATCHES);
-    let (recycle_tx, recycled) = crossbeam_channel::bounded::<Vec<Record>>(CHANNEL_BATCHES + 2);
+    let (recycle_tx, recycled) = crossbeam_channel::bounded::<Vec<Record>>(CHANNEL_BATCHES);
     let thread_path = path_str.clone();
     let handle = std::thread::Builder::new()
         .name("trace-reader".into())
