@@ -21,10 +21,10 @@ impl PhysMem {
     /// Memory with `frames` frames; nothing is allocated on the host until touched.
     pub fn new(frames: u64) -> PhysMem {
         let n = frames as usize;
-        let mut words = Vec::with_capacity(n);
-        words.resize_with(n, || None);
+        // `vec![None; n]` of boxes is zero-filled memory from the allocator: no host cost until
+        // frames are touched.
         PhysMem {
-            words,
+            words: vec![None; n],
             signatures: vec![0; n],
         }
     }

@@ -1,6 +1,7 @@
 //! The physical frame allocator: a free list plus what each allocated frame is used for.
 //!
-//! Frames are handed out lowest number first, so runs are reproducible. Frame accounting is an
+//! Frames never used are handed out lowest number first, and freed frames are reused before
+//! them (most recently freed first), so runs are reproducible. Frame accounting is an
 //! invariant the tests check: free + data + page-table = total.
 
 use crate::error::OsError;
@@ -17,56 +18,87 @@ pub enum FrameUse {
 }
 
 pub struct FrameAllocator {
+    total: u64,
+    /// Frames never handed out are `next_fresh..total`, handed out in increasing order.
+    next_fresh: u64,
+    /// Frames freed since, reused first (most recently freed first).
     free: Vec<Ppn>,
-    uses: Vec<FrameUse>,
+    /// Per frame: 0 free, `pid` a data page, `pid | TABLE_BIT` a page-table page. Zero-filled
+    /// at creation, so building a large memory costs nothing until frames are used.
+    uses: Vec<u32>,
     data: u64,
     tables: u64,
 }
+
+const TABLE_BIT: u32 = 1 << 31;
 
 impl FrameAllocator {
     /// All `frames` frames free.
     pub fn new(frames: u64) -> FrameAllocator {
         FrameAllocator {
-            free: (0..frames).rev().map(Ppn).collect(),
-            uses: vec![FrameUse::Free; frames as usize],
+            total: frames,
+            next_fresh: 0,
+            free: Vec::new(),
+            uses: vec![0; frames as usize],
             data: 0,
             tables: 0,
         }
     }
 
+    /// Take a free frame for `purpose` (pids are at least 1).
     pub fn alloc(&mut self, purpose: FrameUse) -> Result<Ppn, OsError> {
-        debug_assert!(purpose != FrameUse::Free);
-        let ppn = self.free.pop().ok_or(OsError::OutOfFrames {
-            frames: self.total(),
-        })?;
-        self.uses[ppn.0 as usize] = purpose;
-        match purpose {
-            FrameUse::Data(_) => self.data += 1,
-            FrameUse::PageTable(_) => self.tables += 1,
-            FrameUse::Free => {}
-        }
+        let code = match purpose {
+            FrameUse::Data(pid) => {
+                self.data += 1;
+                pid
+            }
+            FrameUse::PageTable(pid) => {
+                self.tables += 1;
+                pid | TABLE_BIT
+            }
+            FrameUse::Free => panic!("alloc for no purpose"),
+        };
+        debug_assert!(code & !TABLE_BIT != 0, "pid 0 is reserved");
+        let ppn = match self.free.pop() {
+            Some(p) => p,
+            None if self.next_fresh < self.total => {
+                self.next_fresh += 1;
+                Ppn(self.next_fresh - 1)
+            }
+            None => {
+                match purpose {
+                    FrameUse::Data(_) => self.data -= 1,
+                    _ => self.tables -= 1,
+                }
+                return Err(OsError::OutOfFrames { frames: self.total });
+            }
+        };
+        self.uses[ppn.0 as usize] = code;
         Ok(ppn)
     }
 
     pub fn free(&mut self, ppn: Ppn) {
-        let u = &mut self.uses[ppn.0 as usize];
-        match *u {
+        match self.use_of(ppn) {
             FrameUse::Data(_) => self.data -= 1,
             FrameUse::PageTable(_) => self.tables -= 1,
             FrameUse::Free => panic!("double free of frame {}", ppn.0),
         }
-        *u = FrameUse::Free;
+        self.uses[ppn.0 as usize] = 0;
         self.free.push(ppn);
     }
 
     pub fn use_of(&self, ppn: Ppn) -> FrameUse {
-        self.uses[ppn.0 as usize]
+        match self.uses[ppn.0 as usize] {
+            0 => FrameUse::Free,
+            c if c & TABLE_BIT != 0 => FrameUse::PageTable(c & !TABLE_BIT),
+            c => FrameUse::Data(c),
+        }
     }
     pub fn total(&self) -> u64 {
-        self.uses.len() as u64
+        self.total
     }
     pub fn free_count(&self) -> u64 {
-        self.free.len() as u64
+        self.free.len() as u64 + (self.total - self.next_fresh)
     }
     pub fn data_count(&self) -> u64 {
         self.data
