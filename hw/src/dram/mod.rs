@@ -294,11 +294,13 @@ impl Dram {
     /// nothing is queued or in flight.
     #[inline]
     pub fn next_event(&self) -> Option<Cycle> {
-        let cmd = match &self.model {
-            Model::Ddr4(d) => d.next_command(),
-            Model::Fixed(_) => None,
+        // A DDR4 request's done cycle changes nothing in the controller (its queue slot was
+        // freed when its column command issued, and its completion can be taken early), so only
+        // the fixed model, whose slots free at done, wakes up for it.
+        let (cmd, done) = match &self.model {
+            Model::Ddr4(d) => (d.next_command(), None),
+            Model::Fixed(_) => (None, self.out.next_done()),
         };
-        let done = self.out.next_done();
         match (cmd, done) {
             (Some(a), Some(b)) => Some(Cycle(a.min(b))),
             (a, b) => a.or(b).map(Cycle),
