@@ -669,6 +669,41 @@ impl Core {
     }
 }
 
+/// Names of the core's states, as waveforms show them.
+pub const CORE_STATE_NAMES: &[&str] = &["Ready", "WaitWalk", "WaitTrap", "WaitData", "Killed"];
+
+impl crate::probe::Probed for Core {
+    fn declare(&self, out: &mut Vec<(String, crate::probe::SignalDecl)>) {
+        use crate::probe::SignalDecl;
+        out.push(("core".into(), SignalDecl::state("state", CORE_STATE_NAMES)));
+        out.push(("core".into(), SignalDecl::bits("va", 64)));
+        out.push(("core".into(), SignalDecl::bits("asid", 16)));
+        out.push(("core".into(), SignalDecl::bits("accesses", 64)));
+        for name in ["l1i", "l1d", "l2"] {
+            let scope = format!("tlb.{name}");
+            out.push((scope.clone(), SignalDecl::bits("hits", 64)));
+            out.push((scope, SignalDecl::bits("misses", 64)));
+        }
+    }
+
+    fn sample(&self, out: &mut Vec<u64>) {
+        out.push(match self.state {
+            State::Ready => 0,
+            State::WaitWalk => 1,
+            State::WaitTrap => 2,
+            State::WaitData => 3,
+            State::Killed => 4,
+        });
+        out.push(self.cur.map_or(0, |c| c.acc.va.0));
+        out.push(self.asid.0 as u64);
+        out.push(self.stats.accesses);
+        for t in [&self.l1i, &self.l1d, &self.l2] {
+            out.push(t.stats().hits);
+            out.push(t.stats().misses);
+        }
+    }
+}
+
 /// The ports the core talks through.
 pub struct CorePorts<'a> {
     pub walk: &'a mut WalkPorts,

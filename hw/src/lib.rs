@@ -11,6 +11,7 @@ pub mod error;
 pub mod memory;
 pub mod memsys;
 pub mod port;
+pub mod probe;
 pub mod pte;
 pub mod pwc;
 pub mod replacement;

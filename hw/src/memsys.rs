@@ -429,3 +429,40 @@ impl MemorySystem {
         self.pending.len() + self.blocked.len()
     }
 }
+
+impl crate::probe::Probed for MemorySystem {
+    fn declare(&self, out: &mut Vec<(String, crate::probe::SignalDecl)>) {
+        use crate::probe::SignalDecl;
+        if self.caches_on {
+            for name in ["l1i", "l1d", "l2", "llc"] {
+                let scope = format!("cache.{name}");
+                out.push((scope.clone(), SignalDecl::bits("hits", 64)));
+                out.push((scope, SignalDecl::bits("misses", 64)));
+            }
+        }
+        out.push(("dram".into(), SignalDecl::bits("outstanding", 32)));
+        out.push(("dram".into(), SignalDecl::bits("reads", 64)));
+        out.push(("dram".into(), SignalDecl::bits("writes", 64)));
+        for (bank, _) in self.dram.bank_states() {
+            // The open row, or all ones when the bank is precharged.
+            out.push((format!("dram.bank{bank}"), SignalDecl::bits("open_row", 32)));
+        }
+    }
+
+    fn sample(&self, out: &mut Vec<u64>) {
+        if self.caches_on {
+            for c in [&self.l1i, &self.l1d, &self.l2, &self.llc] {
+                out.push(c.stats().hits);
+                out.push(c.stats().misses);
+            }
+        }
+        out.push(self.dram.outstanding() as u64);
+        out.push(self.dram.stats().reads);
+        out.push(self.dram.stats().writes);
+        out.extend(
+            self.dram
+                .bank_states()
+                .map(|(_, row)| row.map_or(u32::MAX as u64, u64::from)),
+        );
+    }
+}

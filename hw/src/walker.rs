@@ -171,6 +171,66 @@ pub enum WalkerState {
     WaitMem(Level),
 }
 
+/// Names of the walker FSM states, indexed by [`WalkerState::index`].
+pub const WALKER_STATE_NAMES: &[&str] = &[
+    "Idle",
+    "ReadPte(PML5)",
+    "ReadPte(PML4)",
+    "ReadPte(PDPT)",
+    "ReadPte(PD)",
+    "ReadPte(PT)",
+    "WaitMem(PML5)",
+    "WaitMem(PML4)",
+    "WaitMem(PDPT)",
+    "WaitMem(PD)",
+    "WaitMem(PT)",
+];
+
+impl WalkerState {
+    /// Index into [`WALKER_STATE_NAMES`].
+    pub fn index(self) -> u64 {
+        let level = |l: Level| match l {
+            Level::Pml5 => 0,
+            Level::Pml4 => 1,
+            Level::Pdpt => 2,
+            Level::Pd => 3,
+            Level::Pt => 4,
+        };
+        match self {
+            WalkerState::Idle => 0,
+            WalkerState::ReadPte(l) => 1 + level(l),
+            WalkerState::WaitMem(l) => 6 + level(l),
+        }
+    }
+}
+
+impl crate::probe::Probed for Walkers {
+    fn declare(&self, out: &mut Vec<(String, crate::probe::SignalDecl)>) {
+        use crate::probe::SignalDecl;
+        for i in 0..self.slots.len() {
+            let scope = format!("walker.{i}");
+            out.push((
+                scope.clone(),
+                SignalDecl::state("state", WALKER_STATE_NAMES),
+            ));
+            out.push((scope, SignalDecl::bits("va", 64)));
+        }
+        for level in ["pml4e", "pdpte", "pde"] {
+            out.push((format!("walker.pwc.{level}"), SignalDecl::bits("hits", 64)));
+        }
+        out.push(("walker".into(), SignalDecl::bits("walks", 64)));
+    }
+
+    fn sample(&self, out: &mut Vec<u64>) {
+        for (slot, state) in self.slots.iter().zip(self.states()) {
+            out.push(state.index());
+            out.push(slot.as_ref().map_or(0, |w| w.req.va.0));
+        }
+        let p = self.pwc.stats();
+        out.extend([p.pml4e.hits, p.pdpte.hits, p.pde.hits, self.stats.walks]);
+    }
+}
+
 /// Walker counters (`walker.*` in stats.json).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct WalkerStats {

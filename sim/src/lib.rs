@@ -4,6 +4,7 @@
 pub mod config;
 pub mod histogram;
 pub mod output;
+pub mod probe;
 pub mod run;
 pub mod stats;
 pub mod summary;

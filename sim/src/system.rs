@@ -69,6 +69,7 @@ pub struct System {
     pub engine: EngineStats,
     walk_latency: crate::histogram::Histogram,
     last_end: Cycle,
+    sampler: Option<crate::probe::Sampler>,
 }
 
 /// The address space of a trace process: one user read-write-execute segment over the whole
@@ -119,7 +120,29 @@ impl System {
             engine: EngineStats::default(),
             walk_latency: Default::default(),
             last_end: Cycle(0),
+            sampler: None,
         })
+    }
+
+    /// Attach a probe: every component's signals are sampled after each step from now on.
+    pub fn attach_probe(&mut self, probe: Box<dyn vmsim_hw::probe::Probe>) {
+        self.sampler = Some(crate::probe::Sampler::new(probe));
+    }
+
+    /// Detach the probe and hand it back.
+    pub fn detach_probe(&mut self) -> Option<Box<dyn vmsim_hw::probe::Probe>> {
+        self.sampler.take().map(crate::probe::Sampler::into_probe)
+    }
+
+    fn sample(&mut self, at: Cycle) {
+        if let Some(s) = self.sampler.as_mut() {
+            let os = OsProbe {
+                faults: self.kernel.stats().minor_faults + self.kernel.stats().major_faults,
+                in_handler: !self.trap_ports.reply.is_empty(),
+                kills: self.kernel.stats().segv_kills,
+            };
+            s.sample(at, &[&self.core, &self.walkers, &self.mem, &os]);
+        }
     }
 
     /// The current cycle.
@@ -187,7 +210,7 @@ impl System {
                 progress = true;
                 self.drain_core(obs);
                 let r = self.core.ready_at();
-                if !skip || !self.core.is_idle() {
+                if !skip || !self.core.is_idle() || self.sampler.is_some() {
                     break;
                 }
                 // The access may have posted a write (a D-bit update) to memory.
@@ -207,6 +230,9 @@ impl System {
             let now = self.now;
             if progress {
                 last_progress = now;
+            }
+            if self.sampler.is_some() {
+                self.sample(now);
             }
             // Whatever the core sent while being fed is due later than now.
             next_walkers = self.walkers.next_event(&self.walk_ports, &self.mem_ports);
@@ -356,5 +382,24 @@ fn min_opt(a: Option<Cycle>, b: Option<Cycle>) -> Option<Cycle> {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, None) => x,
         (None, y) => y,
+    }
+}
+
+/// The kernel's signals, as waveforms show them (scope `os`).
+struct OsProbe {
+    faults: u64,
+    in_handler: bool,
+    kills: u64,
+}
+
+impl vmsim_hw::probe::Probed for OsProbe {
+    fn declare(&self, out: &mut Vec<(String, vmsim_hw::probe::SignalDecl)>) {
+        use vmsim_hw::probe::SignalDecl;
+        out.push(("os".into(), SignalDecl::bits("in_handler", 1)));
+        out.push(("os".into(), SignalDecl::bits("faults", 64)));
+        out.push(("os".into(), SignalDecl::bits("kills", 64)));
+    }
+    fn sample(&self, out: &mut Vec<u64>) {
+        out.extend([self.in_handler as u64, self.faults, self.kills]);
     }
 }

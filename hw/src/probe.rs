@@ -1,0 +1,56 @@
+//! Observation of hardware state: each component declares its signals and reports their
+//! current values; probes (the VCD writer, CSV writers, test recorders) receive the changes.
+//!
+//! Nothing inside a component writes files or keeps history for observation: the run loop samples
+//! components through [`Probed`] after each step, and only when a probe is attached, so with no
+//! probe observation costs nothing.
+
+use crate::types::Cycle;
+
+/// How a viewer should show a signal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignalKind {
+    /// An unsigned value of this many bits.
+    Bits(u32),
+    /// A state machine: the value indexes these names (a viewer shows `WaitMem(PD)`, not `7`).
+    State(&'static [&'static str]),
+}
+
+/// One declared signal, named within its component's scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignalDecl {
+    pub name: String,
+    pub kind: SignalKind,
+}
+
+impl SignalDecl {
+    pub fn bits(name: impl Into<String>, width: u32) -> SignalDecl {
+        SignalDecl {
+            name: name.into(),
+            kind: SignalKind::Bits(width),
+        }
+    }
+    pub fn state(name: impl Into<String>, names: &'static [&'static str]) -> SignalDecl {
+        SignalDecl {
+            name: name.into(),
+            kind: SignalKind::State(names),
+        }
+    }
+}
+
+/// A component whose observable state can be sampled.
+pub trait Probed {
+    /// Append this component's signals, each as (scope, declaration). Scopes are dotted paths
+    /// mirroring the component tree (`core`, `tlb.l1d`, `walker.0`, `dram.bank3`).
+    fn declare(&self, out: &mut Vec<(String, SignalDecl)>);
+    /// Append the current value of every declared signal, in declaration order.
+    fn sample(&self, out: &mut Vec<u64>);
+}
+
+/// Receives signal declarations once, then value changes in time order.
+pub trait Probe {
+    /// Signal `id` (its index in `signals`) is declared; called once before any change.
+    fn declare(&mut self, signals: &[(String, SignalDecl)]);
+    /// Signal `id` takes `value` at cycle `at` (also called for every signal's initial value).
+    fn change(&mut self, at: Cycle, id: usize, value: u64);
+}
