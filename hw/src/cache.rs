@@ -116,16 +116,22 @@ impl Sub for CacheStats {
     }
 }
 
+/// Tag flag: the slot holds a line.
+const VALID: u64 = 1 << 63;
+/// Tag flag: the line was written since it was filled.
+const DIRTY: u64 = 1 << 62;
+/// The line number within a tag word (line numbers of 64-bit addresses fit in 58 bits).
+const LINE_MASK: u64 = (1 << 58) - 1;
+
 /// A data cache level (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct Cache {
     sets: usize,
     ways: usize,
     set_mask: u64,
-    /// Per slot (`set * ways + way`): the full line number.
-    lines: Vec<u64>,
-    valid: Vec<bool>,
-    dirty: Vec<bool>,
+    /// Per slot (`set * ways + way`): the line number with [`VALID`] and [`DIRTY`] flags in
+    /// its top bits, so a set's lookup reads one contiguous run of words.
+    tags: Vec<u64>,
     repl: Replacement,
     latency: Cycles,
     stats: CacheStats,
@@ -145,9 +151,7 @@ impl Cache {
             sets,
             ways: cfg.ways,
             set_mask: sets as u64 - 1,
-            lines: vec![0; n],
-            valid: vec![false; n],
-            dirty: vec![false; n],
+            tags: vec![0; n],
             repl: Replacement::new(cfg.policy, sets, cfg.ways, seed),
             latency: Cycles(cfg.latency),
             stats: CacheStats::default(),
@@ -160,10 +164,10 @@ impl Cache {
         let line = addr.line();
         let set = (line & self.set_mask) as usize;
         let base = set * self.ways;
-        let way = self.lines[base..base + self.ways]
+        let want = line | VALID;
+        let way = self.tags[base..base + self.ways]
             .iter()
-            .zip(&self.valid[base..base + self.ways])
-            .position(|(&l, &v)| v && l == line);
+            .position(|&t| t & !DIRTY == want);
         (set, way)
     }
 
@@ -177,7 +181,7 @@ impl Cache {
                 self.stats.hits += 1;
                 self.repl.on_hit(set, w);
                 if write {
-                    self.dirty[set * self.ways + w] = true;
+                    self.tags[set * self.ways + w] |= DIRTY;
                 }
                 true
             }
@@ -196,7 +200,7 @@ impl Cache {
     /// Whether the line holding `addr` is present and dirty. Counts nothing.
     pub fn is_dirty(&self, addr: PhysAddr) -> bool {
         match self.find(addr) {
-            (set, Some(w)) => self.dirty[set * self.ways + w],
+            (set, Some(w)) => self.tags[set * self.ways + w] & DIRTY != 0,
             _ => false,
         }
     }
@@ -206,28 +210,35 @@ impl Cache {
     pub fn fill(&mut self, addr: PhysAddr, dirty: bool) -> Option<Victim> {
         let (set, found) = self.find(addr);
         let base = set * self.ways;
+        let dirty_bit = if dirty { DIRTY } else { 0 };
         if let Some(w) = found {
-            self.dirty[base + w] |= dirty;
+            self.tags[base + w] |= dirty_bit;
             self.repl.on_hit(set, w);
             return None;
         }
         self.stats.fills += 1;
-        let w = self.repl.victim(set, &self.valid[base..base + self.ways]);
+        let w = match self.tags[base..base + self.ways]
+            .iter()
+            .position(|&t| t & VALID == 0)
+        {
+            Some(w) => w,
+            None => self.repl.victim_of_full(set),
+        };
         let i = base + w;
-        let victim = if self.valid[i] {
-            if self.dirty[i] {
+        let old = self.tags[i];
+        let victim = if old & VALID != 0 {
+            let was_dirty = old & DIRTY != 0;
+            if was_dirty {
                 self.stats.writebacks += 1;
             }
             Some(Victim {
-                addr: PhysAddr(self.lines[i] << LINE_SHIFT),
-                dirty: self.dirty[i],
+                addr: PhysAddr((old & LINE_MASK) << LINE_SHIFT),
+                dirty: was_dirty,
             })
         } else {
             None
         };
-        self.lines[i] = addr.line();
-        self.valid[i] = true;
-        self.dirty[i] = dirty;
+        self.tags[i] = addr.line() | VALID | dirty_bit;
         self.repl.on_fill(set, w);
         victim
     }
@@ -237,9 +248,10 @@ impl Cache {
         let (set, w) = self.find(addr);
         let w = w?;
         let i = set * self.ways + w;
-        self.valid[i] = false;
+        let was_dirty = self.tags[i] & DIRTY != 0;
+        self.tags[i] = 0;
         self.repl.on_invalidate(set, w);
-        Some(std::mem::take(&mut self.dirty[i]))
+        Some(was_dirty)
     }
 
     pub fn stats(&self) -> &CacheStats {

@@ -247,7 +247,7 @@ impl MemorySystem {
         if !self.blocked.is_empty() {
             next = Some(Cycle(self.last_tick.0 + 1));
         }
-        if let Some(d) = self.dram.next_event() {
+        if let Some(d) = self.dram.next_state_change() {
             next = Some(next.map_or(d, |n| n.min(d)));
         }
         next

@@ -211,6 +211,14 @@ impl Replacement {
         if let Some(w) = valid.iter().position(|v| !v) {
             return w;
         }
+        self.victim_of_full(set)
+    }
+
+    /// The policy's victim in `set` when every way is valid (owners that track validity
+    /// themselves find an invalid way first).
+    #[inline]
+    pub fn victim_of_full(&mut self, set: usize) -> usize {
+        debug_assert!(set < self.sets);
         let ways = self.ways;
         match &mut self.state {
             State::Stamps { stamps, .. } => {

@@ -294,16 +294,26 @@ impl Dram {
     /// nothing is queued or in flight.
     #[inline]
     pub fn next_event(&self) -> Option<Cycle> {
-        // A DDR4 request's done cycle changes nothing in the controller (its queue slot was
-        // freed when its column command issued, and its completion can be taken early), so only
-        // the fixed model, whose slots free at done, wakes up for it.
-        let (cmd, done) = match &self.model {
-            Model::Ddr4(d) => (d.next_command(), None),
-            Model::Fixed(_) => (None, self.out.next_done()),
+        let cmd = match &self.model {
+            Model::Ddr4(d) => d.next_command(),
+            Model::Fixed(_) => None,
         };
+        let done = self.out.next_done();
         match (cmd, done) {
             (Some(a), Some(b)) => Some(Cycle(a.min(b))),
             (a, b) => a.or(b).map(Cycle),
+        }
+    }
+
+    /// The earliest cycle at which `tick` changes the controller's state, for an owner that
+    /// takes completions as soon as they are scheduled (`pop_completion(Cycle(u64::MAX))`): a
+    /// DDR4 request's done cycle changes nothing (its queue slot was freed when its column
+    /// command issued), so only commands wake DDR4; the fixed model frees slots at done.
+    #[inline]
+    pub fn next_state_change(&self) -> Option<Cycle> {
+        match &self.model {
+            Model::Ddr4(d) => d.next_command().map(Cycle),
+            Model::Fixed(_) => self.out.next_done().map(Cycle),
         }
     }
 
