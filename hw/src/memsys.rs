@@ -304,7 +304,13 @@ impl MemorySystem {
             fill_l2: true,
             fill_llc: true,
         };
-        self.issue_dram(now, req, t, pend);
+        // Write-allocate: a store that misses every level reads the line, which is installed
+        // dirty; DRAM sees the write only when the dirty line is evicted.
+        let fetch = MemReq {
+            write: false,
+            ..req
+        };
+        self.issue_dram(now, fetch, t, pend);
     }
 
     fn issue_dram(&mut self, now: Cycle, req: MemReq, arrival: Cycle, pend: Pending) {
@@ -404,6 +410,11 @@ impl MemorySystem {
                 }
             }
         }
+    }
+
+    /// Bring time-derived statistics (DRAM refreshes) up to cycle `now`, the end of a run.
+    pub fn settle(&mut self, now: Cycle) {
+        self.dram.settle(now);
     }
 
     pub fn stats(&self) -> &MemStats {

@@ -264,6 +264,7 @@ impl System {
                 Cycle(now.0 + 1)
             };
         }
+        self.mem.settle(self.now);
         self.kernel.exit(self.pid);
         Ok(())
     }

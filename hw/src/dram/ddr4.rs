@@ -204,11 +204,16 @@ impl Ddr4 {
                 progress = true;
             }
         }
+        self.count_refreshes(now, stats);
+        progress
+    }
+
+    /// Count the refresh windows that began up to `now`.
+    pub(super) fn count_refreshes(&mut self, now: u64, stats: &mut DramStats) {
         if self.next_refresh.is_some_and(|r| r <= now) {
             stats.refreshes = self.refresh.count(now) * self.channels.len() as u64;
             self.next_refresh = self.refresh.next_start_after(now);
         }
-        progress
     }
 
     /// The cycle of the next command on any channel.

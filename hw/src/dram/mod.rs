@@ -317,6 +317,14 @@ impl Dram {
         }
     }
 
+    /// Bring the refresh count up to cycle `now` without issuing anything, so that statistics
+    /// taken at the end of a run do not depend on when the controller was last ticked.
+    pub fn settle(&mut self, now: Cycle) {
+        if let Model::Ddr4(d) = &mut self.model {
+            d.count_refreshes(now.0, &mut self.stats);
+        }
+    }
+
     /// Take one completion whose `done <= now` (in order of done, ties by id).
     #[inline]
     pub fn pop_completion(&mut self, now: Cycle) -> Option<DramCompletion> {

@@ -1,0 +1,97 @@
+//! Snapshots of a small fixed run's outputs: `stats.json` and the first 20 lines of
+//! `accesses.csv` and `walks.csv`. They exist to catch any change in counts or timing; a change
+//! that is meant must be reviewed and the snapshots accepted (`INSTA_UPDATE=always cargo test
+//! --test stats_snapshot`, or `cargo insta review`).
+//!
+//! The run: 2000 zipf accesses over 256 pages, with the default machine (DDR4, data caches, PTE
+//! reads through them, page-walk caches). The section-5 identities are asserted too, so that a
+//! snapshot cannot be accepted with counts that contradict each other.
+
+mod common;
+
+use common::config;
+use serde_json::Value;
+use std::fs;
+use vmsim_sim::NoObserver;
+
+fn head(text: &str, lines: usize) -> String {
+    text.lines().take(lines).collect::<Vec<_>>().join("\n") + "\n"
+}
+
+#[test]
+fn zipf_2000_accesses_256_pages_ddr4_caches_on() {
+    let cfg = config(&[
+        "workload.kind=zipf",
+        "workload.accesses=2000",
+        "workload.pages=256",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = vmsim_sim::run(&cfg, Some(dir.path()), &mut NoObserver).unwrap();
+    let json = fs::read_to_string(dir.path().join("stats.json")).unwrap();
+    assert_eq!(
+        json,
+        out.stats.to_json(),
+        "stats.json is the returned stats"
+    );
+    let accesses = fs::read_to_string(dir.path().join("accesses.csv")).unwrap();
+    let walks = fs::read_to_string(dir.path().join("walks.csv")).unwrap();
+
+    // Identities that hold whatever the snapshot says.
+    let s: Value = serde_json::from_str(&json).unwrap();
+    let n = |p: &str| -> u64 {
+        s.pointer(p)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("{p} missing"))
+    };
+    assert_eq!(n("/accesses"), 2000);
+    assert_eq!(
+        accesses.lines().count(),
+        1 + 2000,
+        "header + one row per access"
+    );
+    assert_eq!(walks.lines().count() as u64, 1 + n("/walker/walks"));
+    assert_eq!(n("/walker/walks"), n("/tlb/l2/misses"));
+    assert_eq!(
+        n("/tlb/l2/lookups"),
+        n("/tlb/l1d/misses") + n("/tlb/l1i/misses")
+    );
+    assert_eq!(
+        n("/tlb/l1i/lookups"),
+        0,
+        "no instruction fetches in a synthetic workload"
+    );
+    assert_eq!(n("/walker/faults"), n("/faults/minor"));
+    // 8-byte aligned accesses never cross a page: one translation each, plus one retry per
+    // fault.
+    assert_eq!(n("/core/page_translations"), 2000 + n("/faults/minor"));
+    assert_eq!(n("/tlb/l1d/lookups"), n("/core/page_translations"));
+    assert!(
+        n("/faults/minor") <= 256,
+        "at most one fault per page of the footprint"
+    );
+    assert_eq!(n("/os/data_pages"), n("/faults/minor"));
+    assert_eq!(
+        n("/os/frames"),
+        n("/os/frames_free") + n("/os/data_pages") + n("/os/page_table_pages")
+    );
+    // 256 pages from 0x10000000: one PML4 entry, one PDPT entry, one 2 MiB region (PD index
+    // 128, pages 0x10000..0x100ff): root + PDPT + PD + PT.
+    assert_eq!(n("/os/page_table_pages"), 4);
+    assert_eq!(
+        n("/walker/pte_cache_hits") + n("/walker/pte_dram_reads"),
+        n("/walker/mem_refs")
+    );
+    assert_eq!(
+        n("/dram/reads") + n("/dram/writes"),
+        n("/dram/row_hits") + n("/dram/row_misses") + n("/dram/row_conflicts")
+    );
+    assert_eq!(n("/walker/latency/count"), n("/walker/walks"));
+    assert_eq!(n("/os/fault_cycles"), 4000 * n("/faults/minor"));
+    assert_eq!(n("/core/fault_cycles"), 4000 * n("/faults/minor"));
+    // Refresh windows are counted as the controller is ticked: at most one per tREFI.
+    assert!(n("/dram/refreshes") <= n("/cycles") / 31_200);
+
+    insta::assert_snapshot!("stats_json", json);
+    insta::assert_snapshot!("accesses_csv_head", head(&accesses, 20));
+    insta::assert_snapshot!("walks_csv_head", head(&walks, 20));
+}
