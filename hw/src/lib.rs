@@ -5,7 +5,10 @@
 //! fault as a message. The OS lives in `vmsim-os`; `vmsim-sim` wires the two.
 
 pub mod cache;
+pub mod clock;
 pub mod core;
+pub mod disk;
+pub mod dma;
 pub mod dram;
 pub mod error;
 pub mod memory;

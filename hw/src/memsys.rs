@@ -35,7 +35,7 @@ pub struct CachesConfig {
 
 impl Default for CachesConfig {
     /// Skylake-client-like sizes: 32 KiB 8-way L1s (4 cycles), 256 KiB 4-way L2 (12 cycles),
-    /// 8 MiB 16-way LLC (42 cycles), from Intel's optimization manual 248966 Table 2-6 [S].
+    /// 8 MiB 16-way LLC (42 cycles), from Intel's optimization manual 248966 Table 2-6 \[S\].
     fn default() -> Self {
         use crate::replacement::PolicyKind::Lru;
         let c = |size_kib, ways, latency| CacheConfig {

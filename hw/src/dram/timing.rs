@@ -39,15 +39,7 @@ pub struct CoreTiming {
     pub fixed_latency: u64,
 }
 
-/// `ceil(x)`, treating values within a relative 1e-9 of an integer as that integer.
-pub(super) fn ceil_cycles(x: f64) -> u64 {
-    let nearest = x.round();
-    if (x - nearest).abs() <= 1e-9 * nearest.abs().max(1.0) {
-        nearest as u64
-    } else {
-        x.ceil() as u64
-    }
-}
+pub(super) use crate::clock::ceil_cycles;
 
 impl CoreTiming {
     /// Convert `cfg`'s timing to core cycles at `core_freq_ghz` (validated by the caller).
