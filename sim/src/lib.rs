@@ -12,6 +12,6 @@ pub mod system;
 pub mod workload;
 
 pub use config::{Config, ConfigBuilder, ConfigError};
-pub use run::{RunOutput, run};
+pub use run::{RunOptions, RunOutput, run, run_with};
 pub use stats::SystemStats;
 pub use system::{NoObserver, Observer, SimError, System};

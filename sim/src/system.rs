@@ -9,6 +9,7 @@
 //! goes back stamped with the cycles the handler costs.
 
 use crate::config::Config;
+use crate::probe::Window;
 use crate::workload::{Record, Workload, WorkloadError};
 use thiserror::Error;
 use vmsim_hw::core::{Access, AccessDone, Core, CorePorts, TrapPorts, TrapReply};
@@ -29,6 +30,8 @@ pub enum SimError {
     Os(#[from] OsError),
     #[error("{0}")]
     Output(String),
+    #[error("{0}")]
+    Probe(#[from] vmsim_hw::probe::ProbeError),
     #[error(
         "watchdog: no progress for {cycles} cycles at cycle {now} with work outstanding\n{dump}"
     )]
@@ -126,22 +129,63 @@ impl System {
 
     /// Attach a probe: every component's signals are sampled after each step from now on.
     pub fn attach_probe(&mut self, probe: Box<dyn vmsim_hw::probe::Probe>) {
-        self.sampler = Some(crate::probe::Sampler::new(probe));
+        self.attach_probe_window(probe, Window::ALL);
     }
 
-    /// Detach the probe and hand it back.
+    /// Attach a probe that observes the cycles of `window` only (see [`crate::probe`]).
+    pub fn attach_probe_window(&mut self, probe: Box<dyn vmsim_hw::probe::Probe>, window: Window) {
+        self.sampler = Some(crate::probe::Sampler::with_window(probe, window));
+    }
+
+    /// Detach the probe and hand it back, without finishing it.
     pub fn detach_probe(&mut self) -> Option<Box<dyn vmsim_hw::probe::Probe>> {
         self.sampler.take().map(crate::probe::Sampler::into_probe)
     }
 
+    /// After a run: tell the probe that observation is over ([`vmsim_hw::probe::Probe::finish`],
+    /// which reports the errors a writer met) and hand it back.
+    pub fn finish_probe(&mut self) -> Result<Option<Box<dyn vmsim_hw::probe::Probe>>, SimError> {
+        let Some(mut s) = self.sampler.take() else {
+            return Ok(None);
+        };
+        let os = self.os_probe();
+        s.finish(self.now, &[&self.core, &self.walkers, &self.mem, &os])?;
+        Ok(Some(s.into_probe()))
+    }
+
+    /// Every signal the components declare, as (scope, declaration), in the order a probe sees
+    /// them; for checking a signal filter before a run.
+    pub fn signals(&self) -> Vec<(String, vmsim_hw::probe::SignalDecl)> {
+        use vmsim_hw::probe::Probed;
+        let mut out = Vec::new();
+        let os = self.os_probe();
+        for p in [&self.core as &dyn Probed, &self.walkers, &self.mem, &os] {
+            p.declare(&mut out);
+        }
+        out
+    }
+
+    fn os_probe(&self) -> OsProbe {
+        OsProbe {
+            faults: self.kernel.stats().minor_faults + self.kernel.stats().major_faults,
+            in_handler: !self.trap_ports.reply.is_empty(),
+            kills: self.kernel.stats().segv_kills,
+        }
+    }
+
     fn sample(&mut self, at: Cycle) {
+        let os = self.os_probe();
         if let Some(s) = self.sampler.as_mut() {
-            let os = OsProbe {
-                faults: self.kernel.stats().minor_faults + self.kernel.stats().major_faults,
-                in_handler: !self.trap_ports.reply.is_empty(),
-                kills: self.kernel.stats().segv_kills,
-            };
             s.sample(at, &[&self.core, &self.walkers, &self.mem, &os]);
+        }
+    }
+
+    /// Before the step at `now`: the state a window starts with (see [`crate::probe`]).
+    #[cold]
+    fn sample_before_step(&mut self, now: Cycle) {
+        let os = self.os_probe();
+        if let Some(s) = self.sampler.as_mut() {
+            s.sample_before_step(now, &[&self.core, &self.walkers, &self.mem, &os]);
         }
     }
 
@@ -179,6 +223,13 @@ impl System {
         loop {
             let now = self.now;
             self.engine.steps += 1;
+            if self
+                .sampler
+                .as_ref()
+                .is_some_and(|s| s.due_before_step(now))
+            {
+                self.sample_before_step(now);
+            }
             let mut progress = self.tick_core(now, obs);
             if !skip || next_walkers.is_some_and(|c| c <= now) {
                 progress |= self.walkers.tick(
@@ -210,7 +261,10 @@ impl System {
                 progress = true;
                 self.drain_core(obs);
                 let r = self.core.ready_at();
-                if !skip || !self.core.is_idle() || self.sampler.is_some() {
+                if !skip
+                    || !self.core.is_idle()
+                    || self.sampler.as_ref().is_some_and(|s| !s.may_skip(t, r))
+                {
                     break;
                 }
                 // The access may have posted a write (a D-bit update) to memory.
@@ -231,7 +285,7 @@ impl System {
             if progress {
                 last_progress = now;
             }
-            if self.sampler.is_some() {
+            if self.sampler.as_ref().is_some_and(|s| s.wants(now)) {
                 self.sample(now);
             }
             // Whatever the core sent while being fed is due later than now.
