@@ -9,6 +9,7 @@ pub mod run;
 pub mod stats;
 pub mod summary;
 pub mod system;
+pub mod vcd;
 pub mod vcd_lint;
 pub mod workload;
 
