@@ -358,6 +358,42 @@ fn window_and_filter_hold_only_what_was_asked_for() {
     );
 }
 
+/// Skipping idle cycles gives the same waveform as ticking every cycle, for the whole run and
+/// for a window whose start no step falls on (DRAM refresh, which closes rows without waking
+/// any component, included).
+#[test]
+fn waveform_is_the_same_ticking_every_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let skip = zipf(120);
+    let mut tick = skip.clone();
+    tick.engine.skip_idle = false;
+    let window = Window {
+        start: vmsim_hw::Cycle(150_001),
+        end: vmsim_hw::Cycle(180_000),
+    };
+    for w in [window, Window::ALL] {
+        let (a, pa) = run_vcd(dir.path(), "skip.vcd", &skip, &[], false, w);
+        let (b, pb) = run_vcd(dir.path(), "tick.vcd", &tick, &[], false, w);
+        assert_eq!(a, b);
+        assert!(a.cycles > 180_000, "{} cycles", a.cycles);
+        let wave = check_and_load(&pa);
+        assert!(
+            wave.numbers("dram.bank0.open_row")
+                .iter()
+                .filter(|(_, r)| *r == u32::MAX as u64)
+                .count()
+                > 1,
+            "refresh should close bank 0 in the window"
+        );
+        let (ta, tb) = (
+            std::fs::read_to_string(&pa).unwrap(),
+            std::fs::read_to_string(&pb).unwrap(),
+        );
+        assert!(ta.lines().count() > 100);
+        assert!(ta == tb, "{w}: the waveforms differ");
+    }
+}
+
 /// With the clock, `core.clk` is high in the first half of every cycle of the window.
 #[test]
 fn clock_toggles_every_half_cycle_inside_the_window() {

@@ -45,6 +45,13 @@ pub trait Probed {
     fn declare(&self, out: &mut Vec<(String, SignalDecl)>);
     /// Append the current value of every declared signal, in declaration order.
     fn sample(&self, out: &mut Vec<u64>);
+    /// Append the value of every declared signal at cycle `at`, no earlier than the
+    /// component's last tick and with nothing ticked since. Components whose observable state
+    /// moves with time alone (DRAM refresh closes rows at fixed cycles, without a tick) override
+    /// this so that a probe sees the state at the sampled cycle; the default is [`Probed::sample`].
+    fn sample_at(&self, _at: Cycle, out: &mut Vec<u64>) {
+        self.sample(out);
+    }
 }
 
 /// Receives signal declarations once, then value changes in time order.

@@ -4,9 +4,8 @@
 //! A [`Window`] limits observation to the cycles `[start, end)`: before `start` nothing is
 //! sampled (the run loop keeps its fast paths), the state at `start` is reported as every
 //! signal's initial value, and from `end` on nothing is sampled again. As the engine skips idle
-//! cycles, the state at `start` is the state left by the last step before it; the run loop asks
-//! for it with [`Sampler::sample_before_step`] when its first step inside the window comes later
-//! than `start`.
+//! cycles, no step may fall on `start`: the state there is the one left by the last step before
+//! it, which [`Sampler::after_step`] reports when it sees that the next step comes later.
 
 use std::fmt;
 use std::str::FromStr;
@@ -124,13 +123,6 @@ impl Sampler {
         self.window
     }
 
-    /// Whether a step at `at` must be sampled: `at` is inside the window and observation is
-    /// not over. The run loop keeps its fast paths while this is false.
-    #[inline]
-    pub fn wants(&self, at: Cycle) -> bool {
-        !self.done && self.window.contains(at)
-    }
-
     /// Whether the engine may run the steps after `now` up to `next` without sampling in
     /// between (its fast path that starts accesses back to back): the step at `now` and those
     /// up to `next` are all before the window, or the window is over.
@@ -139,33 +131,29 @@ impl Sampler {
         self.done || now >= self.window.end || next < self.window.start
     }
 
-    /// Whether [`Sampler::sample_before_step`] has something to do before the step at `now`.
+    /// Whether the engine should step at `at` for the probe's sake (a change no component
+    /// wakes the engine for, such as a DRAM refresh closing rows): `at` is inside the window.
     #[inline]
-    pub fn due_before_step(&self, now: Cycle) -> bool {
-        !self.started && !self.done && now > self.window.start
+    pub fn wants_step_at(&self, at: Cycle) -> bool {
+        !self.done && self.window.contains(at)
     }
 
-    /// Called before the step at `now`: if this is the first step past the window's start,
-    /// report the state as it stands (left by the last step before the window) as every
-    /// signal's initial value at the start.
-    pub fn sample_before_step(&mut self, now: Cycle, parts: &[&dyn Probed]) {
-        if self.due_before_step(now) {
+    /// Sample `parts` after the engine's step at `now`, its next step being at `next` (None:
+    /// the run is over). Inside the window, report what changed at `now` (the first report
+    /// declares the signals and gives every initial value). Before the window, if the next step
+    /// comes after its start, nothing changes until then: report the state as it stands as the
+    /// initial values at the start. From the window's end on, nothing.
+    pub fn after_step(&mut self, now: Cycle, next: Option<Cycle>, parts: &[&dyn Probed]) {
+        if self.done {
+            return;
+        }
+        if now >= self.window.end {
+            self.done = true;
+        } else if now >= self.window.start {
+            self.report(now, parts);
+        } else if !self.started && next.is_some_and(|n| n > self.window.start) {
             self.report(self.window.start, parts);
         }
-    }
-
-    /// Sample `parts` after the step at cycle `at`; the first sample declares the signals and
-    /// reports every initial value. Outside the window nothing is reported; past its end the
-    /// sampler stops for good.
-    pub fn sample(&mut self, at: Cycle, parts: &[&dyn Probed]) {
-        if self.done || at < self.window.start {
-            return;
-        }
-        if at >= self.window.end {
-            self.done = true;
-            return;
-        }
-        self.report(at, parts);
     }
 
     fn report(&mut self, at: Cycle, parts: &[&dyn Probed]) {
@@ -178,7 +166,7 @@ impl Sampler {
         }
         self.scratch.clear();
         for p in parts {
-            p.sample(&mut self.scratch);
+            p.sample_at(at, &mut self.scratch);
         }
         if !self.started {
             self.started = true;

@@ -173,19 +173,11 @@ impl System {
         }
     }
 
-    fn sample(&mut self, at: Cycle) {
+    /// After the step at `now`, the next one being at `next`.
+    fn sample(&mut self, now: Cycle, next: Option<Cycle>) {
         let os = self.os_probe();
         if let Some(s) = self.sampler.as_mut() {
-            s.sample(at, &[&self.core, &self.walkers, &self.mem, &os]);
-        }
-    }
-
-    /// Before the step at `now`: the state a window starts with (see [`crate::probe`]).
-    #[cold]
-    fn sample_before_step(&mut self, now: Cycle) {
-        let os = self.os_probe();
-        if let Some(s) = self.sampler.as_mut() {
-            s.sample_before_step(now, &[&self.core, &self.walkers, &self.mem, &os]);
+            s.after_step(now, next, &[&self.core, &self.walkers, &self.mem, &os]);
         }
     }
 
@@ -223,13 +215,6 @@ impl System {
         loop {
             let now = self.now;
             self.engine.steps += 1;
-            if self
-                .sampler
-                .as_ref()
-                .is_some_and(|s| s.due_before_step(now))
-            {
-                self.sample_before_step(now);
-            }
             let mut progress = self.tick_core(now, obs);
             if !skip || next_walkers.is_some_and(|c| c <= now) {
                 progress |= self.walkers.tick(
@@ -285,26 +270,43 @@ impl System {
             if progress {
                 last_progress = now;
             }
-            if self.sampler.as_ref().is_some_and(|s| s.wants(now)) {
-                self.sample(now);
-            }
             // Whatever the core sent while being fed is due later than now.
             next_walkers = self.walkers.next_event(&self.walk_ports, &self.mem_ports);
             next_mem = self.mem.next_event(&self.mem_ports);
-            let core_next = if feed.exhausted && self.core.is_idle() {
+            let finished = feed.exhausted && self.core.is_idle();
+            let core_next = if finished {
                 None
             } else {
                 self.core
                     .next_event_of(&self.walk_ports, &self.mem_ports, &self.trap_ports)
             };
-            if feed.exhausted && self.core.is_idle() {
-                break;
-            }
-            let next = min_opt(
+            let mut next = min_opt(
                 min_opt(core_next, min_opt(next_walkers, next_mem)),
                 self.trap_ports.fault.next_ready(),
             );
-            let Some(n) = next else { break };
+            // A probe inside its window also sees refresh close DRAM rows when it happens,
+            // which wakes no component (an extra step changes nothing: skip equals tick).
+            if let Some(s) = &self.sampler
+                && let Some(n) = next
+                && let Some(r) = self.mem.dram().next_refresh_after(now)
+                && r < n
+                && s.wants_step_at(r)
+            {
+                next = Some(r);
+            }
+            // The cycle of the next step; None: the run is over.
+            let step = match next {
+                Some(n) if !finished => Some(if skip {
+                    n.max(Cycle(now.0 + 1))
+                } else {
+                    Cycle(now.0 + 1)
+                }),
+                _ => None,
+            };
+            if self.sampler.is_some() {
+                self.sample(now, step);
+            }
+            let Some(step) = step else { break };
             if now.0 - last_progress.0 > watchdog {
                 return Err(SimError::Watchdog {
                     cycles: watchdog,
@@ -312,11 +314,7 @@ impl System {
                     dump: self.dump(),
                 });
             }
-            self.now = if skip {
-                n.max(Cycle(now.0 + 1))
-            } else {
-                Cycle(now.0 + 1)
-            };
+            self.now = step;
         }
         self.mem.settle(self.now);
         self.kernel.exit(self.pid);

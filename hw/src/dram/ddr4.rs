@@ -216,6 +216,11 @@ impl Ddr4 {
         }
     }
 
+    /// The first refresh window start of any rank after `t`.
+    pub(super) fn next_refresh_after(&self, t: u64) -> Option<u64> {
+        self.refresh.next_start_after(t)
+    }
+
     /// The cycle of the next command on any channel.
     #[inline]
     pub(super) fn next_command(&self) -> Option<u64> {
