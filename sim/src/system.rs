@@ -173,11 +173,20 @@ impl System {
         }
     }
 
-    /// After the step at `now`, the next one being at `next`.
-    fn sample(&mut self, now: Cycle, next: Option<Cycle>) {
+    /// After the step at `now`, the next one being at `next`: sample, and return the cycle of
+    /// the next step. Inside the probe's window the engine also steps where a DRAM refresh
+    /// begins, which closes rows without waking any component (an extra step changes nothing:
+    /// skipping equals ticking), so that the waveform shows it when it happens.
+    #[inline(never)]
+    fn sample(&mut self, now: Cycle, next: Option<Cycle>) -> Option<Cycle> {
         let os = self.os_probe();
-        if let Some(s) = self.sampler.as_mut() {
-            s.after_step(now, next, &[&self.core, &self.walkers, &self.mem, &os]);
+        let Some(s) = self.sampler.as_mut() else {
+            return next;
+        };
+        s.after_step(now, next, &[&self.core, &self.walkers, &self.mem, &os]);
+        match (next, self.mem.dram().next_refresh_after(now)) {
+            (Some(n), Some(r)) if r < n && s.wants_step_at(r) => Some(r),
+            _ => next,
         }
     }
 
@@ -280,33 +289,24 @@ impl System {
                 self.core
                     .next_event_of(&self.walk_ports, &self.mem_ports, &self.trap_ports)
             };
-            let mut next = min_opt(
+            let next = min_opt(
                 min_opt(core_next, min_opt(next_walkers, next_mem)),
                 self.trap_ports.fault.next_ready(),
             );
-            // A probe inside its window also sees refresh close DRAM rows when it happens,
-            // which wakes no component (an extra step changes nothing: skip equals tick).
-            if let Some(s) = &self.sampler
-                && let Some(n) = next
-                && let Some(r) = self.mem.dram().next_refresh_after(now)
-                && r < n
-                && s.wants_step_at(r)
-            {
-                next = Some(r);
-            }
-            // The cycle of the next step; None: the run is over.
-            let step = match next {
-                Some(n) if !finished => Some(if skip {
-                    n.max(Cycle(now.0 + 1))
-                } else {
-                    Cycle(now.0 + 1)
-                }),
-                _ => None,
+            let (true, Some(n)) = (!finished, next) else {
+                if self.sampler.is_some() {
+                    self.sample(now, None);
+                }
+                break;
+            };
+            let mut step = if skip {
+                n.max(Cycle(now.0 + 1))
+            } else {
+                Cycle(now.0 + 1)
             };
             if self.sampler.is_some() {
-                self.sample(now, step);
+                step = self.sample(now, Some(step)).unwrap_or(step);
             }
-            let Some(step) = step else { break };
             if now.0 - last_progress.0 > watchdog {
                 return Err(SimError::Watchdog {
                     cycles: watchdog,
