@@ -475,10 +475,7 @@ impl crate::probe::Probed for MemorySystem {
         out.push(self.dram.outstanding() as u64);
         out.push(self.dram.stats().reads);
         out.push(self.dram.stats().writes);
-        out.extend(
-            self.dram
-                .bank_states_at(at)
-                .map(|(_, row)| row.map_or(u32::MAX as u64, u64::from)),
-        );
+        // The open row, or all ones when the bank is precharged.
+        self.dram.push_bank_rows_at(at, out);
     }
 }

@@ -172,6 +172,8 @@ enum Kind {
 struct Sig {
     /// None: filtered out.
     code: Option<IdCode>,
+    /// `" " + code + "\n"`: what follows a vector value.
+    suffix: Vec<u8>,
     kind: Kind,
     value: u64,
 }
@@ -304,6 +306,7 @@ impl VcdProbe {
             };
             self.sigs.push(Sig {
                 code: None,
+                suffix: Vec::new(),
                 kind,
                 value: 0,
             });
@@ -344,6 +347,7 @@ impl VcdProbe {
                     Kind::State(_) => w.add_var(VarType::String, 1, name, None)?,
                 };
                 sigs[id].code = Some(code);
+                sigs[id].suffix = format!(" {code}\n").into_bytes();
             }
             for c in &n.children {
                 emit(w, c, signals, sigs, clk)?;
@@ -359,10 +363,10 @@ impl VcdProbe {
     fn write_value(
         w: &mut vcd::Writer<BufWriter<File>>,
         code: IdCode,
-        kind: Kind,
+        sig: &Sig,
         value: u64,
     ) -> io::Result<()> {
-        match kind {
+        match sig.kind {
             Kind::Bit => w.change_scalar(code, if value & 1 == 1 { Value::V1 } else { Value::V0 }),
             Kind::Vector(width) => {
                 debug_assert!(
@@ -374,8 +378,17 @@ impl VcdProbe {
                 } else {
                     value & ((1u64 << width) - 1)
                 };
-                // The crate's change_vector formats bit by bit; one `{:b}` is much faster.
-                writeln!(w.writer(), "b{v:b} {code}")
+                // Vector changes are most of a file: format them by hand (the crate's
+                // change_vector goes through the formatter once per bit).
+                let digits = (64 - v.leading_zeros()).max(1) as usize;
+                let mut buf = [0u8; 65];
+                buf[0] = b'b';
+                for (i, d) in buf[1..=digits].iter_mut().enumerate() {
+                    *d = b'0' + ((v >> (digits - 1 - i)) & 1) as u8;
+                }
+                let out = w.writer();
+                out.write_all(&buf[..=digits])?;
+                out.write_all(&sig.suffix)
             }
             Kind::State(names) => match names.get(value as usize) {
                 Some(name) => w.change_string(code, name),
@@ -400,7 +413,7 @@ impl VcdProbe {
             }
             for s in &self.sigs {
                 if let Some(code) = s.code {
-                    Self::write_value(w, code, s.kind, s.value)?;
+                    Self::write_value(w, code, s, s.value)?;
                     n += 1;
                 }
             }
@@ -523,12 +536,11 @@ impl Probe for VcdProbe {
         if self.out.is_none() {
             return;
         }
-        let kind = self.sigs[id].kind;
         let Some(t) = self.units(at) else { return };
         let r = self
             .advance(t, true)
             .and_then(|()| match self.out.as_mut() {
-                Some(w) => Self::write_value(w, code, kind, value),
+                Some(w) => Self::write_value(w, code, &self.sigs[id], value),
                 None => Ok(()),
             });
         self.changes += 1;

@@ -378,6 +378,15 @@ impl Dram {
         self.bank_states_at(Cycle(self.last_tick.unwrap_or(0)))
     }
 
+    /// [`Dram::bank_states_at`] appended to `out` as waveforms show it: the open row, or all
+    /// ones (`u32::MAX`) for a precharged bank.
+    pub fn push_bank_rows_at(&self, at: Cycle, out: &mut Vec<u64>) {
+        let now = at.0.max(self.last_tick.unwrap_or(0));
+        if let Model::Ddr4(d) = &self.model {
+            d.push_open_rows(now, u64::from(u32::MAX), out);
+        }
+    }
+
     /// [`Dram::bank_states`] at cycle `at` (not before the last tick, nothing ticked since):
     /// refresh windows that began after the last tick have closed their rank's rows.
     pub fn bank_states_at(&self, at: Cycle) -> impl Iterator<Item = (usize, Option<u32>)> + '_ {
