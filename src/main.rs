@@ -30,6 +30,15 @@ enum Command {
     Run(Box<RunArgs>),
     /// Measure simulated accesses per host second on standard workloads.
     Bench(BenchArgs),
+    /// Check VCD files: ids declared, widths match, time increasing, initial values present.
+    LintVcd(LintArgs),
+}
+
+#[derive(Args)]
+struct LintArgs {
+    /// VCD files to check.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -267,6 +276,25 @@ fn cmd_bench(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Print every problem as `FILE: line N: what`; fail if there is any.
+fn cmd_lint_vcd(args: LintArgs) -> Result<()> {
+    let mut bad = 0;
+    for f in &args.files {
+        let problems = vmsim_sim::vcd_lint::lint_file(f)
+            .with_context(|| format!("cannot read {}", f.display()))?;
+        for p in &problems {
+            println!("{}: {p}", f.display());
+        }
+        if !problems.is_empty() {
+            bad += 1;
+        }
+    }
+    if bad > 0 {
+        bail!("{bad} of {} files have problems", args.files.len());
+    }
+    Ok(())
+}
+
 fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|s| s.to_string_lossy().into_owned())
@@ -288,6 +316,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => cmd_run(*a),
         Command::Bench(a) => cmd_bench(a),
+        Command::LintVcd(a) => cmd_lint_vcd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -507,6 +507,23 @@ fn cli_writes_a_windowed_filtered_vcd_and_refuses_bad_flags_in_one_line() {
     let text = std::fs::read_to_string(&w).unwrap();
     assert!(text.contains("$var wire 1 ! clk $end"), "{}", &text[..400]);
     assert!(!text.contains("dram"));
+    // The lint, from the command line: silent on a good file, one line per problem otherwise.
+    let ok = vmsim(&["lint-vcd", "w.vcd"], dir.path());
+    assert!(ok.status.success());
+    assert!(ok.stdout.is_empty());
+    std::fs::write(dir.path().join("bad.vcd"), format!("{text}#0\n")).unwrap();
+    let bad = vmsim(&["lint-vcd", "w.vcd", "bad.vcd"], dir.path());
+    assert!(!bad.status.success());
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        out.starts_with("bad.vcd: line ") && out.contains("time does not increase"),
+        "{out}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr).trim(),
+        "vmsim: error: 1 of 2 files have problems"
+    );
+    std::fs::remove_file(dir.path().join("bad.vcd")).unwrap();
 
     for (flags, says) in [
         (&["--vcd", "x.vcd", "--vcd-window", "5"][..], "no `:`"),
