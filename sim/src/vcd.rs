@@ -19,9 +19,9 @@
 //! - **Only changes are dumped**: the first observed cycle carries every signal's value in
 //!   `$dumpvars`; after it, a timestamp is written only when some dumped signal changes.
 //! - **Clock** (optional): a 1-bit `core.clk`, high in the first half of each cycle, one
-//!   change every half cycle inside the observed window. It makes a file far larger (about
-//!   10 bytes per half cycle: 20 MB for 10^6 cycles) and carries no information a cycle-based
-//!   time axis does not, so it is off unless asked for.
+//!   change every half cycle inside the observed window. It makes a file far larger (a
+//!   timestamp and a change every half cycle, about 32 bytes per cycle: 32 MB for 10^6 cycles)
+//!   and carries no information a cycle-based time axis does not, so it is off unless asked for.
 //! - **Errors**: the file is written under a temporary name (`.NAME.partial` beside it) and
 //!   moved into place by [`Probe::finish`]; the first I/O error stops writing and is reported
 //!   there. A probe dropped without `finish` (a failed run) removes its partial file.
@@ -509,6 +509,20 @@ impl Probe for VcdProbe {
             return;
         }
         self.declared = true;
+        // A VCD string value ends at whitespace.
+        for (scope, d) in signals {
+            if let SignalKind::State(names) = d.kind
+                && let Some(bad) = names
+                    .iter()
+                    .find(|n| n.is_empty() || n.contains(char::is_whitespace))
+            {
+                let name = full_name(scope, &d.name);
+                self.fail(format_args!(
+                    "state name `{bad}` of {name} is empty or has blanks"
+                ));
+                return;
+            }
+        }
         if let Err(e) = self.write_header(signals) {
             self.fail(e);
         }
@@ -608,6 +622,71 @@ mod tests {
             (t.number, t.unit, t.half_cycle),
             (1, TimescaleUnit::FS, 166_667)
         );
+    }
+
+    fn decls() -> Vec<(String, SignalDecl)> {
+        vec![
+            ("a.b".into(), SignalDecl::state("st", &["Idle", "Busy(X)"])),
+            ("a".into(), SignalDecl::bits("n", 8)),
+            ("c".into(), SignalDecl::bits("bit", 1)),
+        ]
+    }
+
+    #[test]
+    fn probe_writes_dumpvars_then_changes_and_renames_on_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.vcd");
+        let mut p = VcdProbe::create(&path, &VcdOptions::default()).unwrap();
+        let partial = dir.path().join(".t.vcd.partial");
+        assert!(partial.exists());
+        p.declare(&decls());
+        for (id, v) in [(0, 0), (1, 5), (2, 0)] {
+            p.change(Cycle(3), id, v);
+        }
+        p.change(Cycle(3), 1, 6); // still the first cycle: the initial value
+        p.change(Cycle(4), 0, 1);
+        p.change(Cycle(4), 2, 1);
+        p.change(Cycle(9), 1, 255);
+        p.finish(Cycle(10)).unwrap();
+        assert!(!partial.exists());
+        let text = fs::read_to_string(&path).unwrap();
+        let body = text.split("$enddefinitions $end\n").nth(1).unwrap();
+        assert_eq!(
+            body,
+            "#750\n$dumpvars\nsIdle \"\nb110 !\n0#\n$end\n#1000\nsBusy(X) \"\n1#\n#2250\nb11111111 !\n#2500\n"
+        );
+        // Each scope once; its vars before its subscopes.
+        assert!(
+            text.contains(
+                "$scope module a $end\n$var wire 8 ! n $end\n$scope module b $end\n$var string 1 \" st $end\n$upscope $end\n$upscope $end\n$scope module c $end\n$var wire 1 # bit $end"
+            ),
+            "{text}"
+        );
+        assert_eq!(crate::vcd_lint::lint_str(&text), vec![]);
+        assert_eq!(p.changes_written(), 6);
+    }
+
+    #[test]
+    fn dropping_an_unfinished_probe_removes_its_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.vcd");
+        let mut p = VcdProbe::create(&path, &VcdOptions::default()).unwrap();
+        p.declare(&decls());
+        p.change(Cycle(0), 0, 0);
+        drop(p);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn state_names_with_blanks_are_an_error_at_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.vcd");
+        let mut p = VcdProbe::create(&path, &VcdOptions::default()).unwrap();
+        p.declare(&[("x".into(), SignalDecl::state("st", &["Wait Mem"]))]);
+        p.change(Cycle(0), 0, 0);
+        let e = p.finish(Cycle(1)).unwrap_err();
+        assert!(e.0.contains("state name `Wait Mem` of x.st"), "{e}");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]
