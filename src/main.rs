@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 use vmsim_hw::core::AccessDone;
 use vmsim_os::Pid;
-use vmsim_sim::{Config, ConfigBuilder, NoObserver, Observer};
+use vmsim_sim::probe::Window;
+use vmsim_sim::system::trace_segments;
+use vmsim_sim::vcd::{SignalFilter, VcdOptions, VcdProbe};
+use vmsim_sim::{Config, ConfigBuilder, NoObserver, Observer, RunOptions, System};
 
 #[derive(Parser)]
 #[command(
@@ -24,9 +27,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a simulation (with no arguments: the built-in default workload).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Measure simulated accesses per host second on standard workloads.
     Bench(BenchArgs),
+    /// Check VCD files: ids declared, widths match, time increasing, initial values present.
+    LintVcd(LintArgs),
+}
+
+#[derive(Args)]
+struct LintArgs {
+    /// VCD files to check.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -66,6 +78,19 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Write VCD waveforms of every component's signals to FILE.
+    #[arg(long, value_name = "FILE")]
+    vcd: Option<PathBuf>,
+    /// Only the cycles START <= cycle < END (START: or :END leave one side open).
+    #[arg(long, value_name = "START:END", requires = "vcd")]
+    vcd_window: Option<String>,
+    /// Only the signals whose full dotted names match one of these globs (* and ?), e.g.
+    /// 'walker.*,dram.bank*.open_row'.
+    #[arg(long, value_name = "GLOB,...", value_delimiter = ',', requires = "vcd")]
+    vcd_signals: Vec<String>,
+    /// Add a clock signal core.clk toggling every half cycle (makes files much larger).
+    #[arg(long, requires = "vcd")]
+    vcd_clock: bool,
 }
 
 #[derive(Args)]
@@ -148,8 +173,9 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         bar: bar.clone(),
         count: 0,
     };
+    let opts = vcd_options(&args, &cfg)?;
     let start = Instant::now();
-    let out = vmsim_sim::run(&cfg, Some(&args.out), &mut progress)?;
+    let out = vmsim_sim::run_with(&cfg, Some(&args.out), &mut progress, opts)?;
     let secs = start.elapsed().as_secs_f64();
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -159,6 +185,10 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         "  results in {}/ (stats.json, accesses.csv, walks.csv, config.toml)",
         args.out.display()
     );
+    if let Some(path) = &args.vcd {
+        let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        println!("  waveforms in {} ({} bytes)", path.display(), bytes);
+    }
     if !args.quiet {
         eprintln!(
             "host: {:.2} s, {:.2} M accesses/s, {} engine steps",
@@ -168,6 +198,34 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The VCD writer the flags ask for, checked before the run: the window parses, every signal
+/// glob matches some signal, the file can be created.
+fn vcd_options(args: &RunArgs, cfg: &Config) -> Result<RunOptions> {
+    let Some(path) = &args.vcd else {
+        return Ok(RunOptions::default());
+    };
+    let window = match &args.vcd_window {
+        Some(w) => w.parse::<Window>().context("--vcd-window")?,
+        None => Window::ALL,
+    };
+    let filter = SignalFilter::new(&args.vcd_signals)?;
+    let sys = System::new(cfg, trace_segments())?;
+    filter.check(&sys.signals())?;
+    drop(sys);
+    let probe = VcdProbe::create(
+        path,
+        &VcdOptions {
+            signals: args.vcd_signals.clone(),
+            clock: args.vcd_clock,
+            freq_ghz: cfg.core.freq_ghz,
+        },
+    )?;
+    Ok(RunOptions {
+        probe: Some(Box::new(probe)),
+        window,
+    })
 }
 
 fn bench_one(name: &str, cfg: &Config) -> Result<f64> {
@@ -218,6 +276,25 @@ fn cmd_bench(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Print every problem as `FILE: line N: what`; fail if there is any.
+fn cmd_lint_vcd(args: LintArgs) -> Result<()> {
+    let mut bad = 0;
+    for f in &args.files {
+        let problems = vmsim_sim::vcd_lint::lint_file(f)
+            .with_context(|| format!("cannot read {}", f.display()))?;
+        for p in &problems {
+            println!("{}: {p}", f.display());
+        }
+        if !problems.is_empty() {
+            bad += 1;
+        }
+    }
+    if bad > 0 {
+        bail!("{bad} of {} files have problems", args.files.len());
+    }
+    Ok(())
+}
+
 fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|s| s.to_string_lossy().into_owned())
@@ -237,8 +314,9 @@ impl ConfigArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(a) => cmd_run(a),
+        Command::Run(a) => cmd_run(*a),
         Command::Bench(a) => cmd_bench(a),
+        Command::LintVcd(a) => cmd_lint_vcd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -461,6 +461,11 @@ impl crate::probe::Probed for MemorySystem {
     }
 
     fn sample(&self, out: &mut Vec<u64>) {
+        self.sample_at(self.last_tick, out);
+    }
+
+    /// Refresh closes rows at fixed cycles without a tick: the open rows are those at `at`.
+    fn sample_at(&self, at: Cycle, out: &mut Vec<u64>) {
         if self.caches_on {
             for c in [&self.l1i, &self.l1d, &self.l2, &self.llc] {
                 out.push(c.stats().hits);
@@ -470,10 +475,7 @@ impl crate::probe::Probed for MemorySystem {
         out.push(self.dram.outstanding() as u64);
         out.push(self.dram.stats().reads);
         out.push(self.dram.stats().writes);
-        out.extend(
-            self.dram
-                .bank_states()
-                .map(|(_, row)| row.map_or(u32::MAX as u64, u64::from)),
-        );
+        // The open row, or all ones when the bank is precharged.
+        self.dram.push_bank_rows_at(at, out);
     }
 }

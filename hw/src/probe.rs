@@ -45,12 +45,34 @@ pub trait Probed {
     fn declare(&self, out: &mut Vec<(String, SignalDecl)>);
     /// Append the current value of every declared signal, in declaration order.
     fn sample(&self, out: &mut Vec<u64>);
+    /// Append the value of every declared signal at cycle `at`, no earlier than the
+    /// component's last tick and with nothing ticked since. Components whose observable state
+    /// moves with time alone (DRAM refresh closes rows at fixed cycles, without a tick) override
+    /// this so that a probe sees the state at the sampled cycle; the default is [`Probed::sample`].
+    fn sample_at(&self, _at: Cycle, out: &mut Vec<u64>) {
+        self.sample(out);
+    }
 }
 
 /// Receives signal declarations once, then value changes in time order.
+///
+/// Contract: `declare` comes first, once; then `change` is called for every signal at the first
+/// observed cycle (its initial value), then only for values that differ from the last one
+/// reported, with `at` never decreasing; `finish` comes last, at most once.
 pub trait Probe {
     /// Signal `id` (its index in `signals`) is declared; called once before any change.
     fn declare(&mut self, signals: &[(String, SignalDecl)]);
     /// Signal `id` takes `value` at cycle `at` (also called for every signal's initial value).
     fn change(&mut self, at: Cycle, id: usize, value: u64);
+    /// Observation is over: nothing changes from cycle `end` on (it is one past the last
+    /// cycle observed). A writer flushes and closes its output here and reports any error it met
+    /// on the way, as the other methods cannot return one. The default does nothing.
+    fn finish(&mut self, _end: Cycle) -> Result<(), ProbeError> {
+        Ok(())
+    }
 }
+
+/// Why a probe failed (an output file that could not be written, ...), reported at the end.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ProbeError(pub String);

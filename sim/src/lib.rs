@@ -9,9 +9,11 @@ pub mod run;
 pub mod stats;
 pub mod summary;
 pub mod system;
+pub mod vcd;
+pub mod vcd_lint;
 pub mod workload;
 
 pub use config::{Config, ConfigBuilder, ConfigError};
-pub use run::{RunOutput, run};
+pub use run::{RunOptions, RunOutput, run, run_with};
 pub use stats::SystemStats;
 pub use system::{NoObserver, Observer, SimError, System};

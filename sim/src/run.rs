@@ -2,12 +2,14 @@
 
 use crate::config::Config;
 use crate::output::OutputFiles;
+use crate::probe::Window;
 use crate::stats::SystemStats;
 use crate::system::{Observer, SimError, System, trace_segments};
 use crate::workload;
 use std::path::Path;
 use vmsim_hw::Cycle;
 use vmsim_hw::core::AccessDone;
+use vmsim_hw::probe::Probe;
 use vmsim_hw::walker::WalkRecord;
 use vmsim_os::{FaultResolution, Pid};
 
@@ -22,6 +24,17 @@ pub struct RunOutput {
     pub engine_steps: u64,
 }
 
+/// What a run does besides the statistics and files of [`run`].
+#[derive(Default)]
+pub struct RunOptions {
+    /// A probe (the VCD writer, a recorder) that sees every signal change inside `window`. It
+    /// is finished ([`vmsim_hw::probe::Probe::finish`]) when the run succeeds, before the
+    /// result files are moved into place, and dropped without finishing when it fails.
+    pub probe: Option<Box<dyn Probe>>,
+    /// The cycles the probe observes.
+    pub window: Window,
+}
+
 /// Runs `cfg`. With `out_dir`, writes stats.json, config.toml and the CSVs there. `extra` sees
 /// every access and walk too (a progress bar, a test recorder).
 pub fn run(
@@ -29,10 +42,23 @@ pub fn run(
     out_dir: Option<&Path>,
     extra: &mut dyn Observer,
 ) -> Result<RunOutput, SimError> {
+    run_with(cfg, out_dir, extra, RunOptions::default())
+}
+
+/// [`run`] with options: a probe and its window.
+pub fn run_with(
+    cfg: &Config,
+    out_dir: Option<&Path>,
+    extra: &mut dyn Observer,
+    opts: RunOptions,
+) -> Result<RunOutput, SimError> {
     cfg.validate()?;
     let mut wl = workload::build(&cfg.workload, cfg.seed)?;
     let description = wl.describe();
     let mut sys = System::new(cfg, trace_segments())?;
+    if let Some(p) = opts.probe {
+        sys.attach_probe_window(p, opts.window);
+    }
     let mut files = match out_dir {
         Some(d) => Some(OutputFiles::create(d, cfg)?),
         None => None,
@@ -46,6 +72,8 @@ pub fn run(
         };
         sys.run(wl.as_mut(), &mut tee)
     };
+    // A failed run drops the probe unfinished: a writer removes its partial file.
+    let result = result.and_then(|()| sys.finish_probe().map(drop));
     if let Err(e) = result {
         if let Some(mut f) = files {
             f.abort();

@@ -9,6 +9,7 @@
 //! goes back stamped with the cycles the handler costs.
 
 use crate::config::Config;
+use crate::probe::Window;
 use crate::workload::{Record, Workload, WorkloadError};
 use thiserror::Error;
 use vmsim_hw::core::{Access, AccessDone, Core, CorePorts, TrapPorts, TrapReply};
@@ -29,6 +30,8 @@ pub enum SimError {
     Os(#[from] OsError),
     #[error("{0}")]
     Output(String),
+    #[error("{0}")]
+    Probe(#[from] vmsim_hw::probe::ProbeError),
     #[error(
         "watchdog: no progress for {cycles} cycles at cycle {now} with work outstanding\n{dump}"
     )]
@@ -126,22 +129,64 @@ impl System {
 
     /// Attach a probe: every component's signals are sampled after each step from now on.
     pub fn attach_probe(&mut self, probe: Box<dyn vmsim_hw::probe::Probe>) {
-        self.sampler = Some(crate::probe::Sampler::new(probe));
+        self.attach_probe_window(probe, Window::ALL);
     }
 
-    /// Detach the probe and hand it back.
+    /// Attach a probe that observes the cycles of `window` only (see [`crate::probe`]).
+    pub fn attach_probe_window(&mut self, probe: Box<dyn vmsim_hw::probe::Probe>, window: Window) {
+        self.sampler = Some(crate::probe::Sampler::with_window(probe, window));
+    }
+
+    /// Detach the probe and hand it back, without finishing it.
     pub fn detach_probe(&mut self) -> Option<Box<dyn vmsim_hw::probe::Probe>> {
         self.sampler.take().map(crate::probe::Sampler::into_probe)
     }
 
-    fn sample(&mut self, at: Cycle) {
-        if let Some(s) = self.sampler.as_mut() {
-            let os = OsProbe {
-                faults: self.kernel.stats().minor_faults + self.kernel.stats().major_faults,
-                in_handler: !self.trap_ports.reply.is_empty(),
-                kills: self.kernel.stats().segv_kills,
-            };
-            s.sample(at, &[&self.core, &self.walkers, &self.mem, &os]);
+    /// After a run: tell the probe that observation is over ([`vmsim_hw::probe::Probe::finish`],
+    /// which reports the errors a writer met) and hand it back.
+    pub fn finish_probe(&mut self) -> Result<Option<Box<dyn vmsim_hw::probe::Probe>>, SimError> {
+        let Some(mut s) = self.sampler.take() else {
+            return Ok(None);
+        };
+        let os = self.os_probe();
+        s.finish(self.now, &[&self.core, &self.walkers, &self.mem, &os])?;
+        Ok(Some(s.into_probe()))
+    }
+
+    /// Every signal the components declare, as (scope, declaration), in the order a probe sees
+    /// them; for checking a signal filter before a run.
+    pub fn signals(&self) -> Vec<(String, vmsim_hw::probe::SignalDecl)> {
+        use vmsim_hw::probe::Probed;
+        let mut out = Vec::new();
+        let os = self.os_probe();
+        for p in [&self.core as &dyn Probed, &self.walkers, &self.mem, &os] {
+            p.declare(&mut out);
+        }
+        out
+    }
+
+    fn os_probe(&self) -> OsProbe {
+        OsProbe {
+            faults: self.kernel.stats().minor_faults + self.kernel.stats().major_faults,
+            in_handler: !self.trap_ports.reply.is_empty(),
+            kills: self.kernel.stats().segv_kills,
+        }
+    }
+
+    /// After the step at `now`, the next one being at `next`: sample, and return the cycle of
+    /// the next step. Inside the probe's window the engine also steps where a DRAM refresh
+    /// begins, which closes rows without waking any component (an extra step changes nothing:
+    /// skipping equals ticking), so that the waveform shows it when it happens.
+    #[inline(never)]
+    fn sample(&mut self, now: Cycle, next: Option<Cycle>) -> Option<Cycle> {
+        let os = self.os_probe();
+        let Some(s) = self.sampler.as_mut() else {
+            return next;
+        };
+        s.after_step(now, next, &[&self.core, &self.walkers, &self.mem, &os]);
+        match (next, self.mem.dram().next_refresh_after(now)) {
+            (Some(n), Some(r)) if r < n && s.wants_step_at(r) => Some(r),
+            _ => next,
         }
     }
 
@@ -210,7 +255,10 @@ impl System {
                 progress = true;
                 self.drain_core(obs);
                 let r = self.core.ready_at();
-                if !skip || !self.core.is_idle() || self.sampler.is_some() {
+                if !skip
+                    || !self.core.is_idle()
+                    || self.sampler.as_ref().is_some_and(|s| !s.may_skip(t, r))
+                {
                     break;
                 }
                 // The access may have posted a write (a D-bit update) to memory.
@@ -231,26 +279,34 @@ impl System {
             if progress {
                 last_progress = now;
             }
-            if self.sampler.is_some() {
-                self.sample(now);
-            }
             // Whatever the core sent while being fed is due later than now.
             next_walkers = self.walkers.next_event(&self.walk_ports, &self.mem_ports);
             next_mem = self.mem.next_event(&self.mem_ports);
-            let core_next = if feed.exhausted && self.core.is_idle() {
+            let finished = feed.exhausted && self.core.is_idle();
+            let core_next = if finished {
                 None
             } else {
                 self.core
                     .next_event_of(&self.walk_ports, &self.mem_ports, &self.trap_ports)
             };
-            if feed.exhausted && self.core.is_idle() {
-                break;
-            }
             let next = min_opt(
                 min_opt(core_next, min_opt(next_walkers, next_mem)),
                 self.trap_ports.fault.next_ready(),
             );
-            let Some(n) = next else { break };
+            let (true, Some(n)) = (!finished, next) else {
+                if self.sampler.is_some() {
+                    self.sample(now, None);
+                }
+                break;
+            };
+            let mut step = if skip {
+                n.max(Cycle(now.0 + 1))
+            } else {
+                Cycle(now.0 + 1)
+            };
+            if self.sampler.is_some() {
+                step = self.sample(now, Some(step)).unwrap_or(step);
+            }
             if now.0 - last_progress.0 > watchdog {
                 return Err(SimError::Watchdog {
                     cycles: watchdog,
@@ -258,11 +314,7 @@ impl System {
                     dump: self.dump(),
                 });
             }
-            self.now = if skip {
-                n.max(Cycle(now.0 + 1))
-            } else {
-                Cycle(now.0 + 1)
-            };
+            self.now = step;
         }
         self.mem.settle(self.now);
         self.kernel.exit(self.pid);

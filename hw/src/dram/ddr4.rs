@@ -216,6 +216,11 @@ impl Ddr4 {
         }
     }
 
+    /// The first refresh window start of any rank after `t`.
+    pub(super) fn next_refresh_after(&self, t: u64) -> Option<u64> {
+        self.refresh.next_start_after(t)
+    }
+
     /// The cycle of the next command on any channel.
     #[inline]
     pub(super) fn next_command(&self) -> Option<u64> {
@@ -223,6 +228,22 @@ impl Ddr4 {
             .iter()
             .filter_map(|c| c.best.map(|p| p.at))
             .min()
+    }
+
+    /// Per bank (flat over channels), the row open at cycle `now` appended to `out`, or
+    /// `closed` for a precharged bank: [`Ddr4::open_rows`] without an iterator per bank, for
+    /// waveforms sampled every step.
+    pub(super) fn push_open_rows(&self, now: u64, closed: u64, out: &mut Vec<u64>) {
+        let per_rank = self.banks_per_rank as usize;
+        for ch in &self.channels {
+            for (rank, banks) in ch.banks.chunks(per_rank).enumerate() {
+                let epoch = self.refresh.epoch(rank, now);
+                out.extend(banks.iter().map(|b| match b.open_row {
+                    Some(row) if epoch <= b.epoch => u64::from(row),
+                    _ => closed,
+                }));
+            }
+        }
     }
 
     /// Per bank (flat over channels), the row open at cycle `now`.

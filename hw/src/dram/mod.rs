@@ -305,6 +305,15 @@ impl Dram {
         }
     }
 
+    /// The first refresh window to begin after cycle `t` (on any rank): the cycle at which
+    /// [`Dram::bank_states_at`] next changes without a tick. None without refresh.
+    pub fn next_refresh_after(&self, t: Cycle) -> Option<Cycle> {
+        match &self.model {
+            Model::Ddr4(d) => d.next_refresh_after(t.0).map(Cycle),
+            Model::Fixed(_) => None,
+        }
+    }
+
     /// The earliest cycle at which `tick` changes the controller's state, for an owner that
     /// takes completions as soon as they are scheduled (`pop_completion(Cycle(u64::MAX))`): a
     /// DDR4 request's done cycle changes nothing (its queue slot was freed when its column
@@ -366,7 +375,22 @@ impl Dram {
     /// Signals for waveforms: per bank (flat index, see [`Dram::flat_bank`]), the row open as
     /// of the last tick (refresh closes rows). Empty for the fixed model, which has no banks.
     pub fn bank_states(&self) -> impl Iterator<Item = (usize, Option<u32>)> + '_ {
-        let now = self.last_tick.unwrap_or(0);
+        self.bank_states_at(Cycle(self.last_tick.unwrap_or(0)))
+    }
+
+    /// [`Dram::bank_states_at`] appended to `out` as waveforms show it: the open row, or all
+    /// ones (`u32::MAX`) for a precharged bank.
+    pub fn push_bank_rows_at(&self, at: Cycle, out: &mut Vec<u64>) {
+        let now = at.0.max(self.last_tick.unwrap_or(0));
+        if let Model::Ddr4(d) = &self.model {
+            d.push_open_rows(now, u64::from(u32::MAX), out);
+        }
+    }
+
+    /// [`Dram::bank_states`] at cycle `at` (not before the last tick, nothing ticked since):
+    /// refresh windows that began after the last tick have closed their rank's rows.
+    pub fn bank_states_at(&self, at: Cycle) -> impl Iterator<Item = (usize, Option<u32>)> + '_ {
+        let now = at.0.max(self.last_tick.unwrap_or(0));
         let rows = match &self.model {
             Model::Ddr4(d) => Some(d.open_rows(now)),
             Model::Fixed(_) => None,

@@ -315,6 +315,31 @@ fn refresh_closes_rows_even_when_no_request_waits() {
     assert_eq!(d.stats().refreshes, 1);
 }
 
+/// Waveforms read the rows at the sampled cycle: a refresh that began after the last tick has
+/// closed them, with no tick; the next refresh start is known in advance.
+#[test]
+fn rows_at_a_cycle_see_refresh_without_a_tick() {
+    let mut d = dram(&DramConfig::default());
+    serve(&mut d, read(1, at(0, 0, 3, 0)), 100);
+    let last = d.bank_states().count();
+    assert_eq!(last, 16);
+    assert_eq!(d.next_refresh_after(Cycle(100)), Some(Cycle(31_200)));
+    assert_eq!(d.next_refresh_after(Cycle(31_200)), Some(Cycle(62_400)));
+    for (t, row) in [(31_199, Some(3)), (31_200, None)] {
+        assert_eq!(d.bank_states_at(Cycle(t)).next(), Some((0, row)));
+        let mut out = Vec::new();
+        d.push_bank_rows_at(Cycle(t), &mut out);
+        let expected: Vec<u64> = d
+            .bank_states_at(Cycle(t))
+            .map(|(_, r)| r.map_or(u64::from(u32::MAX), u64::from))
+            .collect();
+        assert_eq!(out, expected);
+        assert_eq!(out[0], row.map_or(u64::from(u32::MAX), u64::from));
+    }
+    // Before the next tick, the last tick's view is unchanged.
+    assert_eq!(d.bank_states().next(), Some((0, Some(3))));
+}
+
 #[test]
 fn command_planned_across_a_refresh_start_is_replanned_after_it() {
     let mut d = dram(&DramConfig::default());
