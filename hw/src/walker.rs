@@ -261,6 +261,17 @@ pub struct Walkers {
     stats: WalkerStats,
     next_mem_id: u64,
     last_tick: Cycle,
+    /// The walkers' own part of `next_event`, as of the last tick (only `tick` changes it).
+    own_next: OwnEvents,
+}
+
+/// What the walkers wait for besides messages on their ports.
+#[derive(Clone, Copy, Debug)]
+struct OwnEvents {
+    /// Some walker is free to take a new walk request.
+    any_idle: bool,
+    /// The earliest cycle at which a walker retries a PTE read its port refused.
+    retry_at: Option<Cycle>,
 }
 
 /// Ports between the core and the walkers.
@@ -289,6 +300,10 @@ impl Walkers {
             stats: WalkerStats::default(),
             next_mem_id: 0,
             last_tick: Cycle(0),
+            own_next: OwnEvents {
+                any_idle: true,
+                retry_at: None,
+            },
         })
     }
 
@@ -320,24 +335,44 @@ impl Walkers {
             progress = true;
             self.start(free, now, req, mem);
         }
+        self.own_next = self.own_events();
         progress
     }
 
     /// Earliest cycle at which `tick` has work.
+    #[inline]
     pub fn next_event(&self, walk: &WalkPorts, mem: &MemPorts) -> Option<Cycle> {
         let mut next = mem.walker_resp.next_ready();
-        let mut take = |c: Cycle| next = Some(next.map_or(c, |n: Cycle| n.min(c)));
-        if self.slots.iter().any(Option::is_none)
-            && let Some(c) = walk.req.next_ready()
-        {
-            take(c);
+        let mut take = |c: Option<Cycle>| {
+            next = match (next, c) {
+                (Some(n), Some(c)) => Some(n.min(c)),
+                (n, c) => n.or(c),
+            }
+        };
+        if self.own_next.any_idle {
+            take(walk.req.next_ready());
         }
-        for w in self.slots.iter().flatten() {
-            if w.mem_id == u64::MAX {
-                take(w.issue_at.max(Cycle(self.last_tick.0 + 1)));
+        take(self.own_next.retry_at);
+        next
+    }
+
+    /// Scan the walkers for [`OwnEvents`].
+    fn own_events(&self) -> OwnEvents {
+        let mut own = OwnEvents {
+            any_idle: false,
+            retry_at: None,
+        };
+        for slot in &self.slots {
+            match slot {
+                None => own.any_idle = true,
+                Some(w) if w.mem_id == u64::MAX => {
+                    let at = w.issue_at.max(Cycle(self.last_tick.0 + 1));
+                    own.retry_at = Some(own.retry_at.map_or(at, |r| r.min(at)));
+                }
+                Some(_) => {}
             }
         }
-        next
+        own
     }
 
     fn start(&mut self, slot: usize, now: Cycle, req: WalkRequest, mem: &mut MemPorts) {
