@@ -106,6 +106,8 @@ pub(super) struct Ddr4 {
     queued: usize,
     /// The next refresh window start not yet counted in `DramStats::refreshes`.
     next_refresh: Option<u64>,
+    /// The cycle of the next command on any channel (the smallest `best.at`).
+    next_command: Option<u64>,
 }
 
 impl Ddr4 {
@@ -130,6 +132,7 @@ impl Ddr4 {
             banks_per_rank: cfg.banks_per_rank(),
             depth: cfg.queue_depth,
             queued: 0,
+            next_command: None,
         }
     }
 
@@ -180,10 +183,12 @@ impl Ddr4 {
         let p = ch.plan(ch.queue.len() - 1, t, &self.refresh);
         if ch.best.is_none_or(|b| p < b) {
             ch.best = Some(p);
+            self.next_command = Some(self.next_command.map_or(p.at, |c| c.min(p.at)));
         }
     }
 
     /// Issue every command due at or before `now`; true if any was issued.
+    #[inline]
     pub(super) fn advance(
         &mut self,
         now: u64,
@@ -191,7 +196,23 @@ impl Ddr4 {
         out: &mut CompletionQueue,
         stats: &mut DramStats,
     ) -> bool {
-        let mut progress = false;
+        let command_due = self.next_command.is_some_and(|c| c <= now);
+        if command_due {
+            self.issue_due(now, t, out, stats);
+        }
+        self.count_refreshes(now, stats);
+        command_due
+    }
+
+    /// Issue, channel by channel, every command due at or before `now`.
+    fn issue_due(
+        &mut self,
+        now: u64,
+        t: &CoreTiming,
+        out: &mut CompletionQueue,
+        stats: &mut DramStats,
+    ) {
+        let mut next = None;
         for (ci, ch) in self.channels.iter_mut().enumerate() {
             while let Some(p) = ch.best {
                 if p.at > now {
@@ -201,11 +222,12 @@ impl Ddr4 {
                     self.queued -= 1;
                 }
                 ch.replan(t, &self.refresh);
-                progress = true;
+            }
+            if let Some(p) = ch.best {
+                next = Some(next.map_or(p.at, |n: u64| n.min(p.at)));
             }
         }
-        self.count_refreshes(now, stats);
-        progress
+        self.next_command = next;
     }
 
     /// Count the refresh windows that began up to `now`.
@@ -224,10 +246,7 @@ impl Ddr4 {
     /// The cycle of the next command on any channel.
     #[inline]
     pub(super) fn next_command(&self) -> Option<u64> {
-        self.channels
-            .iter()
-            .filter_map(|c| c.best.map(|p| p.at))
-            .min()
+        self.next_command
     }
 
     /// Per bank (flat over channels), the row open at cycle `now` appended to `out`, or
