@@ -218,14 +218,21 @@ impl System {
         let skip = self.cfg.engine.skip_idle;
         let watchdog = self.cfg.engine.watchdog_cycles;
         let mut last_progress = self.now;
-        // Cycle at which each component (walkers, memory) next has work, as of the last step.
+        // Cycle at which each component next has work, as of the last step: a component is
+        // ticked only when due (a tick before then finds nothing visible and changes nothing).
+        let mut next_core: Option<Cycle> = None;
         let mut next_walkers: Option<Cycle> = None;
         let mut next_mem: Option<Cycle> = None;
+        let mut next_trap: Option<Cycle> = None;
+        let due = |next: Option<Cycle>, now: Cycle| !skip || next.is_some_and(|c| c <= now);
         loop {
             let now = self.now;
             self.engine.steps += 1;
-            let mut progress = self.tick_core(now, obs);
-            if !skip || next_walkers.is_some_and(|c| c <= now) {
+            let mut progress = false;
+            if due(next_core, now) {
+                progress |= self.tick_core(now, obs);
+            }
+            if due(next_walkers, now) {
                 progress |= self.walkers.tick(
                     now,
                     &mut self.phys,
@@ -233,10 +240,12 @@ impl System {
                     &mut self.mem_ports,
                 );
             }
-            if !skip || next_mem.is_some_and(|c| c <= now) {
+            if due(next_mem, now) {
                 progress |= self.mem.tick(now, &mut self.mem_ports);
             }
-            progress |= self.service_traps(now, obs)?;
+            if due(next_trap, now) {
+                progress |= self.service_traps(now, obs)?;
+            }
             next_walkers = self.walkers.next_event(&self.walk_ports, &self.mem_ports);
             // Feed the core; while it completes accesses on its L1 paths before anything else is
             // due, keep feeding it.
@@ -283,15 +292,16 @@ impl System {
             next_walkers = self.walkers.next_event(&self.walk_ports, &self.mem_ports);
             next_mem = self.mem.next_event(&self.mem_ports);
             let finished = feed.exhausted && self.core.is_idle();
-            let core_next = if finished {
+            next_core = if finished {
                 None
             } else {
                 self.core
                     .next_event_of(&self.walk_ports, &self.mem_ports, &self.trap_ports)
             };
+            next_trap = self.trap_ports.fault.next_ready();
             let next = min_opt(
-                min_opt(core_next, min_opt(next_walkers, next_mem)),
-                self.trap_ports.fault.next_ready(),
+                min_opt(next_core, min_opt(next_walkers, next_mem)),
+                next_trap,
             );
             let (true, Some(n)) = (!finished, next) else {
                 if self.sampler.is_some() {
