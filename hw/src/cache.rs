@@ -132,6 +132,8 @@ pub struct Cache {
     /// Per slot (`set * ways + way`): the line number with [`VALID`] and [`DIRTY`] flags in
     /// its top bits, so a set's lookup reads one contiguous run of words.
     tags: Vec<u64>,
+    /// Slots holding a line: once every slot does, a fill need not look for an invalid way.
+    valid_lines: usize,
     repl: Replacement,
     latency: Cycles,
     stats: CacheStats,
@@ -152,6 +154,7 @@ impl Cache {
             ways: cfg.ways,
             set_mask: sets as u64 - 1,
             tags: vec![0; n],
+            valid_lines: 0,
             repl: Replacement::new(cfg.policy, sets, cfg.ways, seed),
             latency: Cycles(cfg.latency),
             stats: CacheStats::default(),
@@ -217,10 +220,14 @@ impl Cache {
             return None;
         }
         self.stats.fills += 1;
-        let w = match self.tags[base..base + self.ways]
-            .iter()
-            .position(|&t| t & VALID == 0)
-        {
+        let free = if self.valid_lines < self.tags.len() {
+            self.tags[base..base + self.ways]
+                .iter()
+                .position(|&t| t & VALID == 0)
+        } else {
+            None
+        };
+        let w = match free {
             Some(w) => w,
             None => self.repl.victim_of_full(set),
         };
@@ -236,6 +243,7 @@ impl Cache {
                 dirty: was_dirty,
             })
         } else {
+            self.valid_lines += 1;
             None
         };
         self.tags[i] = addr.line() | VALID | dirty_bit;
@@ -250,6 +258,7 @@ impl Cache {
         let i = set * self.ways + w;
         let was_dirty = self.tags[i] & DIRTY != 0;
         self.tags[i] = 0;
+        self.valid_lines -= 1;
         self.repl.on_invalidate(set, w);
         Some(was_dirty)
     }
