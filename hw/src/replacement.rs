@@ -15,6 +15,10 @@
 //!   most recent. The victim is the way with the smallest stamp (ties, which only arise if a way
 //!   was never filled or hit, go to the lowest way). Exact for any number of ways; a hit is one
 //!   counter increment and one store, the victim search a linear scan of the set.
+//!   *Sets of up to 16 ways* keep the same order as a list instead: the set's ways from most to
+//!   least recently touched, never-touched ways behind the touched ones with the lowest last
+//!   (see [`RecencyOrder`]). The oldest way on the list is the way with the smallest stamp, so
+//!   the victim is the same; a set's state is one word and finding the victim costs a shift.
 //! - **`fifo`**: evict the way filled longest ago. Same stamps as LRU, but only fills write them;
 //!   hits change nothing. A fill of a way that was already valid (a refill in place) counts as a
 //!   new insertion.
@@ -74,6 +78,12 @@ impl PolicyKind {
 /// The policy-specific state of all sets.
 #[derive(Clone, Debug)]
 enum State {
+    /// LRU and FIFO with at most [`RecencyOrder::MAX_WAYS`] ways: one order per set.
+    Order {
+        orders: Vec<RecencyOrder>,
+        /// FIFO ignores hits.
+        fifo: bool,
+    },
     /// LRU and FIFO: a stamp per way (index `set * ways + way`) and the last stamp handed out.
     Stamps {
         stamps: Vec<u64>,
@@ -114,6 +124,10 @@ impl Replacement {
             "Replacement::new: sets and ways must be > 0"
         );
         let state = match kind {
+            PolicyKind::Lru | PolicyKind::Fifo if ways <= RecencyOrder::MAX_WAYS => State::Order {
+                orders: vec![RecencyOrder::new(ways); sets],
+                fifo: kind == PolicyKind::Fifo,
+            },
             PolicyKind::Lru | PolicyKind::Fifo => State::Stamps {
                 stamps: vec![0; sets * ways],
                 clock: 0,
@@ -157,6 +171,11 @@ impl Replacement {
     pub fn on_hit(&mut self, set: usize, way: usize) {
         debug_assert!(set < self.sets && way < self.ways);
         match &mut self.state {
+            State::Order { orders, fifo } => {
+                if !*fifo {
+                    orders[set].touch(way);
+                }
+            }
             State::Stamps {
                 stamps,
                 clock,
@@ -182,6 +201,7 @@ impl Replacement {
     pub fn on_fill(&mut self, set: usize, way: usize) {
         debug_assert!(set < self.sets && way < self.ways);
         match &mut self.state {
+            State::Order { orders, .. } => orders[set].touch(way),
             State::Stamps { stamps, clock, .. } => {
                 *clock += 1;
                 stamps[set * self.ways + way] = *clock;
@@ -221,6 +241,7 @@ impl Replacement {
         debug_assert!(set < self.sets);
         let ways = self.ways;
         match &mut self.state {
+            State::Order { orders, .. } => orders[set].oldest(ways),
             State::Stamps { stamps, .. } => {
                 let s = &stamps[set * ways..(set + 1) * ways];
                 let mut best = 0;
@@ -240,6 +261,51 @@ impl Replacement {
             } => plru_victim(&bits[set * *words..(set + 1) * *words], *leaves, ways),
             State::Random { rng } => (rng.next_u64() % ways as u64) as usize,
         }
+    }
+}
+
+/// The ways of one set of up to 16 ways, from the most to the least recently touched: rank `r`
+/// (0 = most recent) holds a way number in bits `4r..4r + 4`.
+///
+/// It starts with the ways in descending order (way 0 last), and a touch moves a way to rank 0,
+/// so ways never touched stay behind every touched one, the lowest last. The oldest way is thus
+/// the one a stamp per way would name: the least recently touched, or the lowest never touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RecencyOrder(u64);
+
+impl RecencyOrder {
+    /// The most ways one word can order.
+    const MAX_WAYS: usize = 16;
+    /// One in every nibble.
+    const NIBBLE_ONES: u64 = 0x1111_1111_1111_1111;
+
+    fn new(ways: usize) -> RecencyOrder {
+        debug_assert!((1..=Self::MAX_WAYS).contains(&ways));
+        RecencyOrder(
+            (0..ways)
+                .map(|rank| ((ways - 1 - rank) as u64) << (4 * rank))
+                .fold(0, |a, b| a | b),
+        )
+    }
+
+    /// Make `way` the most recent: it leaves its rank and the ways above it move down one.
+    #[inline]
+    fn touch(&mut self, way: usize) {
+        // The nibble holding `way` becomes zero; the lowest zero nibble is found exactly by the
+        // borrow trick (a false positive can only appear above a true zero). Ranks beyond the
+        // set's ways never come first: `way` always holds a lower rank.
+        let x = self.0 ^ (way as u64).wrapping_mul(Self::NIBBLE_ONES);
+        let zero = x.wrapping_sub(Self::NIBBLE_ONES) & !x & (Self::NIBBLE_ONES << 3);
+        let shift = zero.trailing_zeros() & !3;
+        let below = (1u64 << shift) - 1;
+        let above = u64::MAX.checked_shl(shift + 4).unwrap_or(0);
+        self.0 = (self.0 & above) | ((self.0 & below) << 4) | way as u64;
+    }
+
+    /// The least recently touched way of a set of `ways` ways.
+    #[inline]
+    fn oldest(self, ways: usize) -> usize {
+        (self.0 >> (4 * (ways - 1)) & 0xf) as usize
     }
 }
 
@@ -397,6 +463,74 @@ mod tests {
         ] {
             lru_matches_reference_model(ways, steps, seed);
         }
+    }
+
+    /// LRU or FIFO kept as stamps whatever the number of ways (the reference for the orders).
+    fn with_stamps(kind: PolicyKind, sets: usize, ways: usize) -> Replacement {
+        Replacement {
+            kind,
+            sets,
+            ways,
+            state: State::Stamps {
+                stamps: vec![0; sets * ways],
+                clock: 0,
+                fifo: kind == PolicyKind::Fifo,
+            },
+        }
+    }
+
+    #[test]
+    fn recency_orders_choose_the_victims_stamps_choose() {
+        // Random hits and fills, victims asked of full sets and of sets with untouched ways
+        // (where stamps tie at zero and the lowest way goes).
+        for kind in [PolicyKind::Lru, PolicyKind::Fifo] {
+            for ways in 1..=RecencyOrder::MAX_WAYS {
+                let sets = 3;
+                let mut order = Replacement::new(kind, sets, ways, 0);
+                assert!(matches!(order.state, State::Order { .. }));
+                let mut stamps = with_stamps(kind, sets, ways);
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(ways as u64);
+                for step in 0..4_000 {
+                    let set = (rng.next_u64() % sets as u64) as usize;
+                    let way = (rng.next_u64() % ways as u64) as usize;
+                    match rng.next_u64() % 4 {
+                        0 => {
+                            order.on_hit(set, way);
+                            stamps.on_hit(set, way);
+                        }
+                        1 => {
+                            order.on_fill(set, way);
+                            stamps.on_fill(set, way);
+                        }
+                        2 => {
+                            order.on_invalidate(set, way);
+                            stamps.on_invalidate(set, way);
+                        }
+                        _ => assert_eq!(
+                            order.victim_of_full(set),
+                            stamps.victim_of_full(set),
+                            "{kind:?} {ways} ways, step {step}"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn recency_order_of_sixteen_ways_moves_the_top_rank() {
+        let mut o = RecencyOrder::new(16);
+        assert_eq!(o.oldest(16), 0);
+        for w in 0..16 {
+            o.touch(w);
+        }
+        assert_eq!(o.oldest(16), 0);
+        o.touch(0);
+        assert_eq!(o.oldest(16), 1);
+        o.touch(15);
+        o.touch(15);
+        assert_eq!(o.oldest(16), 1);
+        assert_eq!(o.0 & 0xf, 15);
     }
 
     #[test]
