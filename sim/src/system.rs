@@ -218,13 +218,14 @@ impl System {
         let skip = self.cfg.engine.skip_idle;
         let watchdog = self.cfg.engine.watchdog_cycles;
         let mut last_progress = self.now;
-        // Cycle at which each component next has work, as of the last step: a component is
-        // ticked only when due (a tick before then finds nothing visible and changes nothing).
-        let mut next_core: Option<Cycle> = None;
-        let mut next_walkers: Option<Cycle> = None;
-        let mut next_mem: Option<Cycle> = None;
-        let mut next_trap: Option<Cycle> = None;
-        let due = |next: Option<Cycle>, now: Cycle| !skip || next.is_some_and(|c| c <= now);
+        // Cycle at which each component next has work ([`NEVER`] for none), as of the last
+        // step: a component is ticked only when due (a tick before then finds nothing visible
+        // and changes nothing).
+        let mut next_core = NEVER;
+        let mut next_walkers = NEVER;
+        let mut next_mem = NEVER;
+        let mut next_trap = NEVER;
+        let due = |next: Cycle, now: Cycle| !skip || next <= now;
         loop {
             let now = self.now;
             self.engine.steps += 1;
@@ -246,9 +247,11 @@ impl System {
             if due(next_trap, now) {
                 progress |= self.service_traps(now, obs)?;
             }
-            next_walkers = self.walkers.next_event(&self.walk_ports, &self.mem_ports);
             // Feed the core; while it completes accesses on its L1 paths before anything else is
             // due, keep feeding it.
+            if self.core.wants_access(self.now) {
+                next_walkers = or_never(self.walkers.next_event(&self.walk_ports, &self.mem_ports));
+            }
             while self.core.wants_access(self.now) && !feed.exhausted {
                 let Some(acc) = feed.next(workload)? else {
                     break;
@@ -271,11 +274,10 @@ impl System {
                     break;
                 }
                 // The access may have posted a write (a D-bit update) to memory.
-                let others = min_opt(
-                    min_opt(next_walkers, self.mem.next_event(&self.mem_ports)),
-                    self.trap_ports.fault.next_ready(),
-                );
-                if others.is_some_and(|o| o <= r) {
+                let others = next_walkers
+                    .min(or_never(self.mem.next_event(&self.mem_ports)))
+                    .min(or_never(self.trap_ports.fault.next_ready()));
+                if others <= r {
                     break;
                 }
                 self.now = r;
@@ -288,27 +290,28 @@ impl System {
             if progress {
                 last_progress = now;
             }
-            // Whatever the core sent while being fed is due later than now.
-            next_walkers = self.walkers.next_event(&self.walk_ports, &self.mem_ports);
-            next_mem = self.mem.next_event(&self.mem_ports);
-            let finished = feed.exhausted && self.core.is_idle();
-            next_core = if finished {
-                None
-            } else {
-                self.core
-                    .next_event_of(&self.walk_ports, &self.mem_ports, &self.trap_ports)
-            };
-            next_trap = self.trap_ports.fault.next_ready();
-            let next = min_opt(
-                min_opt(next_core, min_opt(next_walkers, next_mem)),
-                next_trap,
-            );
-            let (true, Some(n)) = (!finished, next) else {
+            if feed.exhausted && self.core.is_idle() {
                 if self.sampler.is_some() {
                     self.sample(now, None);
                 }
                 break;
-            };
+            }
+            // Whatever the core sent while being fed is due later than now.
+            next_walkers = or_never(self.walkers.next_event(&self.walk_ports, &self.mem_ports));
+            next_mem = or_never(self.mem.next_event(&self.mem_ports));
+            next_core = or_never(self.core.next_event_of(
+                &self.walk_ports,
+                &self.mem_ports,
+                &self.trap_ports,
+            ));
+            next_trap = or_never(self.trap_ports.fault.next_ready());
+            let n = next_core.min(next_walkers).min(next_mem).min(next_trap);
+            if n == NEVER {
+                if self.sampler.is_some() {
+                    self.sample(now, None);
+                }
+                break;
+            }
             let mut step = if skip {
                 n.max(Cycle(now.0 + 1))
             } else {
@@ -439,13 +442,12 @@ impl Feed {
     }
 }
 
+/// The run loop's "no event": later than every cycle, so a minimum ignores it.
+const NEVER: Cycle = Cycle(u64::MAX);
+
 #[inline]
-fn min_opt(a: Option<Cycle>, b: Option<Cycle>) -> Option<Cycle> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
+fn or_never(next: Option<Cycle>) -> Cycle {
+    next.unwrap_or(NEVER)
 }
 
 /// The kernel's signals, as waveforms show them (scope `os`).
