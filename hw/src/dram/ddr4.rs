@@ -82,6 +82,8 @@ struct Plan {
     cmd: Cmd,
     /// Position in the queue.
     idx: usize,
+    /// The rank's refresh epoch at `at`.
+    epoch: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -291,8 +293,12 @@ impl Channel {
         // later than `lo` and its epoch never ahead of lo's.
         let mut lo = e.visible.max(self.buses.next_cmd);
         loop {
-            let k = refresh.epoch(rank, lo);
-            let open = if k > bank.epoch { None } else { bank.open_row };
+            let epoch = refresh.epoch_at(rank, lo);
+            let open = if epoch.index > bank.epoch {
+                None
+            } else {
+                bank.open_row
+            };
             let (cmd, ready) = match open {
                 Some(r) if r == e.row => (Cmd::Col, self.col_ready(e, bank, t)),
                 Some(_) => (Cmd::Pre, bank.next_pre),
@@ -303,19 +309,22 @@ impl Channel {
                 }
             };
             let at = lo.max(ready);
-            if refresh.epoch(rank, at) != k {
+            if at >= epoch.next_start {
                 // A refresh begins before the command could issue: plan again from its
                 // start, with the bank precharged.
-                lo = refresh.window_start(rank, k + 1);
+                lo = epoch.next_start;
                 continue;
             }
+            // A command due inside the refresh window waits for its end (tRFC < tREFI, so
+            // that is still in this epoch).
             return Plan {
-                at: refresh.after_window(rank, k, at),
+                at: at.max(epoch.open_from),
                 not_hit: cmd != Cmd::Col,
                 cmd,
                 arrival: e.arrival,
                 seq: e.seq,
                 idx,
+                epoch: epoch.index,
             };
         }
     }
@@ -361,7 +370,8 @@ impl Channel {
         let at = p.at;
         let e = self.queue[p.idx];
         let rank = e.rank as usize;
-        let k = refresh.epoch(rank, at);
+        let k = p.epoch;
+        debug_assert_eq!(k, refresh.epoch(rank, at));
         let bank = &mut self.banks[e.bank as usize];
         debug_assert!(k >= bank.epoch, "commands issue in time order");
         if k > bank.epoch {

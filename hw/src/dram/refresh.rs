@@ -12,6 +12,18 @@
 
 use super::timing::CoreTiming;
 
+/// The refresh epoch a cycle falls in, with the cycles that bound the rank's commands in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Epoch {
+    /// Refresh windows of the rank begun at or before the cycle.
+    pub(super) index: u64,
+    /// The first cycle of the epoch at which the rank takes commands: the end of the window
+    /// that began it (0 in epoch 0).
+    pub(super) open_from: u64,
+    /// The start of the next window, which ends the epoch (`u64::MAX` with refresh off).
+    pub(super) next_start: u64,
+}
+
 #[derive(Clone, Debug)]
 pub(super) struct RefreshSchedule {
     enabled: bool,
@@ -55,21 +67,32 @@ impl RefreshSchedule {
         }
     }
 
+    /// The epoch of `rank` that `t` falls in, with its bounds (one division).
+    #[inline]
+    pub(super) fn epoch_at(&self, rank: usize, t: u64) -> Epoch {
+        if !self.enabled {
+            return Epoch {
+                index: 0,
+                open_from: 0,
+                next_start: u64::MAX,
+            };
+        }
+        let index = self.epoch(rank, t);
+        Epoch {
+            index,
+            open_from: if index == 0 {
+                0
+            } else {
+                self.window_start(rank, index) + self.rfc
+            },
+            next_start: self.window_start(rank, index + 1),
+        }
+    }
+
     /// The cycle at which window `k` (k >= 1) of `rank` begins.
     #[inline]
     pub(super) fn window_start(&self, rank: usize, k: u64) -> u64 {
         k * self.refi + self.offsets[rank]
-    }
-
-    /// The first cycle >= `t` at which `rank` may take a command, given that `t` is in epoch
-    /// `k` (= `self.epoch(rank, t)`): the end of the window if `t` falls inside it.
-    #[inline]
-    pub(super) fn after_window(&self, rank: usize, k: u64, t: u64) -> u64 {
-        if k == 0 {
-            return t;
-        }
-        let end = self.window_start(rank, k) + self.rfc;
-        t.max(end)
     }
 
     /// Refresh windows begun at or before `t`, summed over the ranks of one channel.
