@@ -20,7 +20,6 @@ use crate::error::ConfigError;
 use crate::port::Port;
 use crate::types::{Cycle, Cycles, PhysAddr};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Configuration of the data caches. `enabled = false` sends every request straight to DRAM.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -144,6 +143,27 @@ struct Pending {
     fill_llc: bool,
 }
 
+/// DRAM requests that something waits for, by DRAM request id. Few are in flight at once (at
+/// most what DRAM's queues hold) and they mostly complete in order, so a list searched from the
+/// oldest is cheaper than a map.
+#[derive(Default)]
+struct InFlight(Vec<(u64, Pending)>);
+
+impl InFlight {
+    fn insert(&mut self, id: u64, p: Pending) {
+        self.0.push((id, p));
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Pending> {
+        let i = self.0.iter().position(|(x, _)| *x == id)?;
+        Some(self.0.remove(i).1)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// Caches plus DRAM controller.
 pub struct MemorySystem {
     caches_on: bool,
@@ -154,7 +174,7 @@ pub struct MemorySystem {
     llc: Cache,
     dram: Dram,
     /// DRAM request id -> what to do when it completes.
-    pending: BTreeMap<u64, Pending>,
+    pending: InFlight,
     /// Requests refused by a full DRAM queue, retried each cycle in order.
     blocked: Vec<(DramRequest, Cycle, Option<Pending>)>,
     next_dram_id: u64,
@@ -180,7 +200,7 @@ impl MemorySystem {
             l2: Cache::new(&caches.l2, seed ^ 0x13),
             llc: Cache::new(&caches.llc, seed ^ 0x14),
             dram: Dram::new(dram, core_freq_ghz)?,
-            pending: BTreeMap::new(),
+            pending: InFlight::default(),
             blocked: Vec::new(),
             next_dram_id: 0,
             stats: MemStats::default(),
@@ -340,7 +360,7 @@ impl MemorySystem {
     }
 
     fn complete(&mut self, now: Cycle, c: DramCompletion, ports: &mut MemPorts) {
-        let Some(p) = self.pending.remove(&c.id) else {
+        let Some(p) = self.pending.remove(c.id) else {
             return; // a writeback: nothing waits for it
         };
         if p.fill_llc {
