@@ -175,14 +175,19 @@ pub struct Tlb {
     /// `sets - 1` when `sets` is a power of two (the set of `vpn` is then `vpn & set_mask`);
     /// otherwise `u64::MAX` and the set is `vpn % sets`.
     set_mask: u64,
-    /// Per slot (`set * ways + way`): the vpn, compared first in the lookup loop.
+    /// Per slot (`set * ways + way`): the vpn with [`VALID`] set if the slot holds an entry,
+    /// so the lookup loop compares one word per way.
     tags: Vec<u64>,
-    valid: Vec<bool>,
+    /// Slots holding an entry: once all do, a fill need not look for a free way.
+    valid_count: usize,
     entries: Vec<TlbEntry>,
     repl: Replacement,
     latency: Cycles,
     stats: TlbStats,
 }
+
+/// Tag flag: the slot holds an entry (vpns are below 2^52).
+const VALID: u64 = 1 << 63;
 
 const EMPTY: TlbEntry = TlbEntry {
     asid: Asid(0),
@@ -218,7 +223,7 @@ impl Tlb {
                 u64::MAX
             },
             tags: vec![0; n],
-            valid: vec![false; n],
+            valid_count: 0,
             entries: vec![EMPTY; n],
             repl: Replacement::new(cfg.policy, sets, cfg.ways, seed),
             latency: Cycles(cfg.latency),
@@ -240,10 +245,10 @@ impl Tlb {
     fn find(&self, set: usize, asid: Asid, vpn: Vpn) -> Option<usize> {
         let base = set * self.ways;
         let tags = &self.tags[base..base + self.ways];
-        let valid = &self.valid[base..base + self.ways];
         let entries = &self.entries[base..base + self.ways];
+        let want = vpn.0 | VALID;
         for (w, &t) in tags.iter().enumerate() {
-            if t == vpn.0 && valid[w] {
+            if t == want {
                 let e = &entries[w];
                 if e.global || e.asid == asid {
                     return Some(w);
@@ -286,18 +291,18 @@ impl Tlb {
         self.stats.fills += 1;
         let set = self.set_of(e.vpn);
         let base = set * self.ways;
+        let want = e.vpn.0 | VALID;
         let mut in_place = None;
         for w in 0..self.ways {
             let i = base + w;
-            if self.valid[i] && self.tags[i] == e.vpn.0 {
+            if self.tags[i] == want {
                 let old = &self.entries[i];
                 if e.global || old.global || old.asid == e.asid {
                     if in_place.is_none() {
                         in_place = Some(w);
                     } else {
                         // A second conflicting entry: drop it so no duplicate can remain.
-                        self.valid[i] = false;
-                        self.repl.on_invalidate(set, w);
+                        self.drop_slot(i);
                     }
                 }
             }
@@ -305,19 +310,28 @@ impl Tlb {
         let (way, evicted) = match in_place {
             Some(w) => (w, None),
             None => {
-                let w = self.repl.victim(set, &self.valid[base..base + self.ways]);
-                let evicted = if self.valid[base + w] {
-                    self.stats.evictions += 1;
-                    Some(self.entries[base + w])
+                let free = if self.valid_count < self.tags.len() {
+                    self.tags[base..base + self.ways]
+                        .iter()
+                        .position(|&t| t & VALID == 0)
                 } else {
                     None
                 };
-                (w, evicted)
+                match free {
+                    Some(w) => {
+                        self.valid_count += 1;
+                        (w, None)
+                    }
+                    None => {
+                        let w = self.repl.victim_of_full(set);
+                        self.stats.evictions += 1;
+                        (w, Some(self.entries[base + w]))
+                    }
+                }
             }
         };
         let i = base + way;
-        self.tags[i] = e.vpn.0;
-        self.valid[i] = true;
+        self.tags[i] = want;
         self.entries[i] = e;
         self.repl.on_fill(set, way);
         evicted
@@ -335,14 +349,21 @@ impl Tlb {
     /// Drop slot `i` if `pred` holds for its entry; returns whether it did.
     #[inline]
     fn drop_if(&mut self, i: usize, pred: impl Fn(&TlbEntry) -> bool) -> bool {
-        if self.valid[i] && pred(&self.entries[i]) {
-            self.valid[i] = false;
-            self.repl.on_invalidate(i / self.ways, i % self.ways);
+        if self.tags[i] & VALID != 0 && pred(&self.entries[i]) {
+            self.drop_slot(i);
             self.stats.invalidations += 1;
             true
         } else {
             false
         }
+    }
+
+    /// Empty slot `i` (which holds an entry). Counts nothing.
+    #[inline]
+    fn drop_slot(&mut self, i: usize) {
+        self.tags[i] &= !VALID;
+        self.valid_count -= 1;
+        self.repl.on_invalidate(i / self.ways, i % self.ways);
     }
 
     /// Invalidate every entry matching `(asid, vpn)`, global ones included (like INVLPG).
@@ -396,8 +417,8 @@ impl Tlb {
     pub fn valid_entries(&self) -> impl Iterator<Item = TlbEntry> + '_ {
         self.entries
             .iter()
-            .zip(&self.valid)
-            .filter(|(_, v)| **v)
+            .zip(&self.tags)
+            .filter(|(_, t)| **t & VALID != 0)
             .map(|(e, _)| *e)
     }
 }
