@@ -291,6 +291,9 @@ impl RecencyOrder {
     /// Make `way` the most recent: it leaves its rank and the ways above it move down one.
     #[inline]
     fn touch(&mut self, way: usize) {
+        if self.0 & 0xf == way as u64 {
+            return; // already the most recent (the common case of repeated hits)
+        }
         // The nibble holding `way` becomes zero; the lowest zero nibble is found exactly by the
         // borrow trick (a false positive can only appear above a true zero). Ranks beyond the
         // set's ways never come first: `way` always holds a lower rank.
