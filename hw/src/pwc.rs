@@ -16,7 +16,7 @@
 //!   (the SDM's 5-level PML4E cache is keyed by bits 56:39) and regions under different PML5
 //!   entries never alias. PML5 entries are not cached (`fill` ignores [`Level::Pml5`]): a walk in
 //!   5-level mode that misses all three caches reads the PML5 entry as usual.
-//! - **Set index** of a level = `key % sets` (the low bits of the key).
+//! - **Set index** of a level = `key % sets` (the low bits of the key; sets are a power of two).
 //! - **Match**: valid, same key, same asid. Global pages play no part: paging-structure cache
 //!   entries are always tagged with the asid (PCID).
 //! - **Lookup** probes the three caches in parallel: each enabled level counts one lookup, and on
@@ -185,6 +185,8 @@ struct PwcLevel {
     /// The level at which a hit resumes the walk.
     next_level: Level,
     sets: usize,
+    /// `sets - 1` (sets are a power of two): the set of a key is `key & set_mask`.
+    set_mask: u64,
     ways: usize,
     keys: Vec<u64>,
     asids: Vec<Asid>,
@@ -202,6 +204,7 @@ impl PwcLevel {
             shift,
             next_level: next,
             sets,
+            set_mask: (sets as u64).wrapping_sub(1),
             ways: cfg.ways,
             keys: vec![0; n],
             asids: vec![Asid(0); n],
@@ -222,12 +225,12 @@ impl PwcLevel {
         if self.sets == 0 {
             return None;
         }
-        let set = (key % self.sets as u64) as usize;
+        let set = (key & self.set_mask) as usize;
         let base = set * self.ways;
         (0..self.ways)
             .find(|&w| {
                 let i = base + w;
-                self.valid[i] && self.keys[i] == key && self.asids[i] == asid
+                self.keys[i] == key && self.valid[i] && self.asids[i] == asid
             })
             .map(|w| (set, w))
     }
@@ -236,11 +239,11 @@ impl PwcLevel {
         let repl = self.repl.as_mut()?;
         stats.lookups += 1;
         let key = va.0 >> self.shift;
-        let set = (key % self.sets as u64) as usize;
+        let set = (key & self.set_mask) as usize;
         let base = set * self.ways;
         for w in 0..self.ways {
             let i = base + w;
-            if self.valid[i] && self.keys[i] == key && self.asids[i] == asid {
+            if self.keys[i] == key && self.valid[i] && self.asids[i] == asid {
                 stats.hits += 1;
                 repl.on_hit(set, w);
                 return Some(PwcHit {
@@ -261,7 +264,7 @@ impl PwcLevel {
         let (set, way) = match self.find(asid, key) {
             Some(sw) => sw,
             None => {
-                let set = (key % self.sets as u64) as usize;
+                let set = (key & self.set_mask) as usize;
                 let base = set * self.ways;
                 let valid = &self.valid[base..base + self.ways];
                 let repl = self.repl.as_mut().expect("checked above");
