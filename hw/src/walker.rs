@@ -321,17 +321,23 @@ impl Walkers {
             progress = true;
             self.on_mem_response(now, resp, phys, walk, mem);
         }
-        // Issue reads whose time has come (and retry ones refused by a full port).
-        for i in 0..self.slots.len() {
-            if let Some(w) = &self.slots[i]
-                && w.mem_id == u64::MAX
-            {
-                progress |= self.issue(i, now, mem);
+        // Retry reads refused by a full port before this tick (one refused during this tick
+        // would be refused again: nothing drains the port while the walkers tick).
+        if self.own_next.retry_at.is_some() {
+            for i in 0..self.slots.len() {
+                if let Some(w) = &self.slots[i]
+                    && w.mem_id == u64::MAX
+                {
+                    progress |= self.issue(i, now, mem);
+                }
             }
         }
         // Start new walks on free walkers.
-        while let Some(free) = self.slots.iter().position(Option::is_none) {
-            let Some(req) = walk.req.recv(now) else { break };
+        while walk.req.next_ready().is_some_and(|c| c <= now) {
+            let Some(free) = self.slots.iter().position(Option::is_none) else {
+                break;
+            };
+            let req = walk.req.recv(now).expect("a request is visible");
             progress = true;
             self.start(free, now, req, mem);
         }
