@@ -4,11 +4,24 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Values below this are counted in a flat array (a record is an increment); larger ones, rare
+/// for latencies in cycles, in a map.
+const FLAT: usize = 1024;
+
+#[derive(Clone, Debug, Default)]
 pub struct Histogram {
+    /// Counts of values below [`FLAT`], indexed by value (empty until the first such value).
+    flat: Vec<u64>,
+    /// Counts of values from [`FLAT`] up.
     counts: BTreeMap<u64, u64>,
     n: u64,
     sum: u128,
+}
+
+impl PartialEq for Histogram {
+    fn eq(&self, o: &Histogram) -> bool {
+        self.n == o.n && self.sum == o.sum && self.iter().eq(o.iter())
+    }
 }
 
 /// Summary figures of a histogram (`latency` in stats.json).
@@ -24,7 +37,14 @@ pub struct LatencySummary {
 impl Histogram {
     #[inline]
     pub fn record(&mut self, v: u64) {
-        *self.counts.entry(v).or_insert(0) += 1;
+        if v < FLAT as u64 {
+            if self.flat.is_empty() {
+                self.flat = vec![0; FLAT];
+            }
+            self.flat[v as usize] += 1;
+        } else {
+            *self.counts.entry(v).or_insert(0) += 1;
+        }
         self.n += 1;
         self.sum += v as u128;
     }
@@ -40,13 +60,21 @@ impl Histogram {
         }
         let rank = ((q * self.n as f64).ceil() as u64).clamp(1, self.n);
         let mut seen = 0;
-        for (&v, &c) in &self.counts {
+        for (v, c) in self.iter() {
             seen += c;
             if seen >= rank {
                 return v;
             }
         }
-        *self.counts.keys().next_back().expect("non-empty")
+        self.max()
+    }
+
+    /// The largest value recorded (0 when empty).
+    fn max(&self) -> u64 {
+        match self.counts.keys().next_back() {
+            Some(&v) => v,
+            None => self.flat.iter().rposition(|&c| c > 0).unwrap_or(0) as u64,
+        }
     }
 
     pub fn summary(&self) -> LatencySummary {
@@ -59,13 +87,16 @@ impl Histogram {
             },
             p50: self.quantile(0.5),
             p99: self.quantile(0.99),
-            max: self.counts.keys().next_back().copied().unwrap_or(0),
+            max: self.max(),
         }
     }
 
     /// (value, count) pairs in increasing order of value.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.counts.iter().map(|(&v, &c)| (v, c))
+        let flat = (self.flat.iter().enumerate())
+            .filter(|&(_, &c)| c > 0)
+            .map(|(v, &c)| (v as u64, c));
+        flat.chain(self.counts.iter().map(|(&v, &c)| (v, c)))
     }
 }
 
@@ -82,6 +113,40 @@ mod tests {
         let s = h.summary();
         assert_eq!((s.p50, s.p99, s.max, s.count), (50, 99, 100, 100));
         assert_eq!(s.mean, 50.5);
+    }
+
+    #[test]
+    fn values_on_both_sides_of_the_flat_range_stay_exact() {
+        let mut a = Histogram::default();
+        let mut b = Histogram::default();
+        let values = [5, 1023, 1024, 70_000, 5, 3, 1_000_000, 1023];
+        for v in values {
+            a.record(v);
+        }
+        for v in values.iter().rev() {
+            b.record(*v);
+        }
+        assert_eq!(a, b);
+        assert_eq!(
+            a.iter().collect::<Vec<_>>(),
+            [
+                (3, 1),
+                (5, 2),
+                (1023, 2),
+                (1024, 1),
+                (70_000, 1),
+                (1_000_000, 1)
+            ]
+        );
+        let s = a.summary();
+        assert_eq!(
+            (s.p50, s.p99, s.max, s.count),
+            (1023, 1_000_000, 1_000_000, 8)
+        );
+        let mut small = Histogram::default();
+        small.record(7);
+        assert_eq!(small.summary().max, 7);
+        assert_ne!(small, a);
     }
 
     #[test]
