@@ -375,7 +375,7 @@ impl System {
     }
 
     /// Hand completed accesses and walks to the observer.
-    #[inline]
+    #[inline(always)]
     fn drain_core(&mut self, obs: &mut dyn Observer) {
         if let Some(w) = self.core.take_walk() {
             self.walk_latency.record((w.end - w.start).0);
