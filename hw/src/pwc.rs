@@ -226,33 +226,27 @@ impl PwcLevel {
             return None;
         }
         let set = (key & self.set_mask) as usize;
-        let base = set * self.ways;
-        (0..self.ways)
-            .find(|&w| {
-                let i = base + w;
-                self.keys[i] == key && self.valid[i] && self.asids[i] == asid
-            })
+        let ways = set * self.ways..(set + 1) * self.ways;
+        let keys = &self.keys[ways.clone()];
+        let valid = &self.valid[ways.clone()];
+        let asids = &self.asids[ways];
+        (keys.iter().zip(valid).zip(asids))
+            .position(|((&k, &v), &a)| k == key && v && a == asid)
             .map(|w| (set, w))
     }
 
     fn lookup(&mut self, asid: Asid, va: VirtAddr, stats: &mut PwcLevelStats) -> Option<PwcHit> {
-        let repl = self.repl.as_mut()?;
+        self.repl.as_ref()?;
         stats.lookups += 1;
-        let key = va.0 >> self.shift;
-        let set = (key & self.set_mask) as usize;
-        let base = set * self.ways;
-        for w in 0..self.ways {
-            let i = base + w;
-            if self.keys[i] == key && self.valid[i] && self.asids[i] == asid {
-                stats.hits += 1;
-                repl.on_hit(set, w);
-                return Some(PwcHit {
-                    next_level: self.next_level,
-                    table: self.tables[i],
-                });
-            }
+        let (set, w) = self.find(asid, self.key(va))?;
+        stats.hits += 1;
+        if let Some(r) = self.repl.as_mut() {
+            r.on_hit(set, w);
         }
-        None
+        Some(PwcHit {
+            next_level: self.next_level,
+            table: self.tables[set * self.ways + w],
+        })
     }
 
     fn fill(&mut self, asid: Asid, va: VirtAddr, table: Ppn, stats: &mut PwcLevelStats) {
