@@ -12,11 +12,11 @@ use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use vmsim_hw::PageSize;
 use vmsim_hw::core::AccessDone;
 use vmsim_hw::pte::Level;
 use vmsim_hw::walker::WalkRecord;
-use vmsim_hw::{Cycle, PageSize};
-use vmsim_os::{FaultResolution, Pid};
+use vmsim_os::Pid;
 
 /// Columns of `accesses.csv`.
 pub const ACCESS_COLUMNS: [&str; 11] = [
@@ -84,8 +84,6 @@ pub struct OutputFiles {
     max_rows: u64,
     field: String,
     error: Option<SimError>,
-    /// Kills reported during the run.
-    pub kills: Vec<(u64, String)>,
 }
 
 /// A value written as 0x-prefixed hexadecimal.
@@ -147,7 +145,6 @@ impl OutputFiles {
             },
             field: String::with_capacity(64),
             error: None,
-            kills: Vec::new(),
         })
     }
 
@@ -262,22 +259,6 @@ impl Observer for OutputFiles {
         if let Err(e) = write_row(&mut sink.w, f, &fields) {
             let tmp = sink.tmp.clone();
             self.record_err(csv_err(&tmp, e));
-        }
-    }
-
-    fn on_kill(&mut self, res: &FaultResolution, cycle: Cycle) {
-        if let FaultResolution::Killed {
-            pid,
-            signal,
-            va,
-            reason,
-            ..
-        } = res
-        {
-            self.kills.push((
-                cycle.0,
-                format!("pid {} killed by {signal:?} at {va} ({reason})", pid.0),
-            ));
         }
     }
 }

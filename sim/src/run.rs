@@ -127,9 +127,6 @@ impl Observer for Tee<'_> {
                 format!("pid {} killed by {signal:?} at {va}: {reason}", pid.0),
             ));
         }
-        if let Some(f) = self.files.as_mut() {
-            f.on_kill(res, cycle);
-        }
         self.extra.on_kill(res, cycle);
     }
 }
