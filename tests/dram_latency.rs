@@ -37,32 +37,16 @@
 
 mod common;
 
-use common::{VecWorkload, config, rec};
+use common::{Recorder, VecWorkload, config, rec};
 use vmsim_hw::AccessKind::Read;
-use vmsim_hw::core::{AccessDone, FaultKind, TlbLevel};
+use vmsim_hw::core::{FaultKind, TlbLevel};
 use vmsim_hw::dram::DramCoord;
 use vmsim_hw::pte::Level;
-use vmsim_hw::walker::{WalkRecord, WalkResult};
+use vmsim_hw::walker::WalkResult;
 use vmsim_hw::{PhysAddr, Ppn};
-use vmsim_os::Pid;
+use vmsim_sim::System;
 use vmsim_sim::system::trace_segments;
 use vmsim_sim::workload::Record;
-use vmsim_sim::{Observer, System};
-
-#[derive(Default)]
-struct Recorder {
-    accesses: Vec<AccessDone>,
-    walks: Vec<WalkRecord>,
-}
-
-impl Observer for Recorder {
-    fn on_access(&mut self, _pid: Pid, a: &AccessDone) {
-        self.accesses.push(*a);
-    }
-    fn on_walk(&mut self, _pid: Pid, w: &WalkRecord) {
-        self.walks.push(*w);
-    }
-}
 
 /// DDR4 defaults, caches off, page-walk caches off.
 fn run(records: Vec<Record>, extra: &[&str]) -> (System, Recorder) {

@@ -15,19 +15,18 @@
 
 mod common;
 
-use common::{VecWorkload, config, rec};
+use common::{Recorder, VecWorkload, config, rec};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use vmsim_hw::AccessKind::{self, Execute, Read, Write};
-use vmsim_hw::core::{AccessDone, FaultKind, TlbLevel};
+use vmsim_hw::core::{FaultKind, TlbLevel};
 use vmsim_hw::pte::{ENTRIES_PER_TABLE, Level, PTE_BYTES, Pte};
-use vmsim_hw::walker::{WalkRecord, WalkResult};
+use vmsim_hw::walker::WalkResult;
 use vmsim_hw::{PhysAddr, Ppn, VirtAddr};
-use vmsim_os::Pid;
 use vmsim_os::frames::FrameUse;
 use vmsim_sim::system::trace_segments;
 use vmsim_sim::workload::Record;
-use vmsim_sim::{Config, Observer, System};
+use vmsim_sim::{Config, System};
 
 /// Region bases; each region spans `SPAN_PAGES` pages (an access may spill into the next one).
 const REGIONS: [u64; 4] = [
@@ -65,21 +64,6 @@ fn access() -> impl Strategy<Value = Record> {
 
 fn workload() -> impl Strategy<Value = Vec<Record>> {
     prop::collection::vec(access(), 1..60)
-}
-
-#[derive(Default)]
-struct Recorder {
-    accesses: Vec<AccessDone>,
-    walks: Vec<WalkRecord>,
-}
-
-impl Observer for Recorder {
-    fn on_access(&mut self, _pid: Pid, a: &AccessDone) {
-        self.accesses.push(*a);
-    }
-    fn on_walk(&mut self, _pid: Pid, w: &WalkRecord) {
-        self.walks.push(*w);
-    }
 }
 
 fn run(cfg: &Config, records: &[Record]) -> (System, Recorder) {

@@ -4,29 +4,13 @@
 
 mod common;
 
-use common::{VecWorkload, plain_machine, rec};
+use common::{Recorder, VecWorkload, plain_machine, rec};
 use vmsim_hw::AccessKind::{Read, Write};
-use vmsim_hw::core::{AccessDone, FaultKind, TlbLevel};
+use vmsim_hw::core::{FaultKind, TlbLevel};
 use vmsim_hw::pte::Level;
-use vmsim_hw::walker::{WalkRecord, WalkResult};
-use vmsim_os::Pid;
+use vmsim_hw::walker::WalkResult;
+use vmsim_sim::System;
 use vmsim_sim::system::trace_segments;
-use vmsim_sim::{Observer, System};
-
-#[derive(Default)]
-struct Recorder {
-    accesses: Vec<AccessDone>,
-    walks: Vec<WalkRecord>,
-}
-
-impl Observer for Recorder {
-    fn on_access(&mut self, _pid: Pid, a: &AccessDone) {
-        self.accesses.push(*a);
-    }
-    fn on_walk(&mut self, _pid: Pid, w: &WalkRecord) {
-        self.walks.push(*w);
-    }
-}
 
 const L: u64 = 100;
 const C: u64 = 4000;

@@ -1,9 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use vmsim_hw::core::AccessDone;
+use vmsim_hw::walker::WalkRecord;
 use vmsim_hw::{AccessKind, VirtAddr};
+use vmsim_os::Pid;
 use vmsim_sim::workload::{Record, Workload, WorkloadError};
-use vmsim_sim::{Config, ConfigBuilder};
+use vmsim_sim::{Config, ConfigBuilder, Observer};
 
 /// A workload from a fixed list of records.
 pub struct VecWorkload {
@@ -61,4 +64,20 @@ pub fn plain_machine(latency: u64, extra: &[&str]) -> Config {
     ];
     sets.extend_from_slice(extra);
     config(&sets)
+}
+
+/// An observer that keeps every completed access and walk.
+#[derive(Default)]
+pub struct Recorder {
+    pub accesses: Vec<AccessDone>,
+    pub walks: Vec<WalkRecord>,
+}
+
+impl Observer for Recorder {
+    fn on_access(&mut self, _pid: Pid, a: &AccessDone) {
+        self.accesses.push(*a);
+    }
+    fn on_walk(&mut self, _pid: Pid, w: &WalkRecord) {
+        self.walks.push(*w);
+    }
 }
