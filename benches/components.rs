@@ -171,6 +171,7 @@ impl Workload for Pages {
             va: walk_page(i),
             size: 8,
             instrs: 1,
+            data: None,
         }));
         self.next = end;
         Ok(!buf.is_empty())

@@ -39,6 +39,7 @@ pub fn rec(kind: AccessKind, va: u64, size: u32, instrs: u32) -> Record {
         va: VirtAddr(va),
         size,
         instrs,
+        data: None,
     }
 }
 

@@ -42,6 +42,7 @@ pub fn decode_record(raw: &[u8; RECORD_BYTES], out: &mut Vec<Record>) {
         va: VirtAddr(va),
         size: 1,
         instrs,
+        data: None,
     };
     out.push(one_byte(AccessKind::Execute, le64(raw, 0), 1));
     for k in 0..4 {
@@ -153,6 +154,7 @@ mod tests {
             va: VirtAddr(va),
             size: 1,
             instrs,
+            data: None,
         }
     }
 

@@ -175,6 +175,7 @@ pub fn parse_line(line: &[u8], out: &mut Vec<Record>) -> Result<(), String> {
         va,
         size,
         instrs,
+        data: None,
     };
     match op {
         b'I' => out.push(rec(AccessKind::Execute, 1)),
@@ -244,6 +245,7 @@ fn parse_fast(rest: &[u8], out: &mut Vec<Record>) -> Option<usize> {
         va,
         size,
         instrs,
+        data: None,
     };
     match op {
         b'I' => out.push(rec(AccessKind::Execute, 1)),
@@ -374,6 +376,7 @@ mod tests {
             va: VirtAddr(va),
             size,
             instrs,
+            data: None,
         }
     }
 

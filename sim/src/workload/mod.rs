@@ -43,6 +43,10 @@ pub struct Record {
     /// ip), 0 for a trace's data access; synthetic generators put `instrs_per_access` on every
     /// access.
     pub instrs: u32,
+    /// A data-carrying access: for a write, the 8-byte value it stores at `va`; for a read, the
+    /// value it expects to load there (the run counts a mismatch as an integrity error). `None`
+    /// for ordinary accesses, whose stores only fold into the frame's content signature.
+    pub data: Option<u64>,
 }
 
 /// Why a workload could not be built or could not deliver its next records.

@@ -295,6 +295,7 @@ mod tests {
             va: VirtAddr(va),
             size,
             instrs,
+            data: None,
         };
         vec![
             r(AccessKind::Execute, 0x0400_0bd0, 3, 1),

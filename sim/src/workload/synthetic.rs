@@ -87,6 +87,7 @@ impl Common {
                 va: VirtAddr(self.base + offset),
                 size: self.access_size,
                 instrs: self.instrs,
+                data: None,
             });
         }
         self.remaining -= n as u64;
@@ -523,6 +524,7 @@ impl Workload for PointerChase {
                 va: VirtAddr(c.base + (u64::from(self.current) << PAGE_SHIFT)),
                 size: POINTER_BYTES,
                 instrs: c.instrs,
+                data: None,
             });
             self.current = self.next[self.current as usize];
         }
