@@ -53,11 +53,20 @@
 //! (it bypasses the data caches, which hold tags only, so no data can be stale) and occupies
 //! banks and the data bus like any other request.
 //!
-//! Not wired yet. The memory system is expected to take the engine's requests either from a
-//! `DmaPorts` of its own (a second request port) or, with a `Requester::Dma` variant and a
-//! `dma_resp` port sized for `max_outstanding`, through `impl DmaBus for MemPorts`. Either way,
-//! a `Dma` request skips the caches like a walk with `through_caches = false`, always gets a
-//! response (writes included), and is answered at its DRAM done cycle.
+//! Wiring. [`MemPorts`](crate::memsys::MemPorts) implements `DmaBus`: a line request becomes a
+//! `MemReq { from: Requester::Dma, needs_response: true, .. }` on the memory system's shared
+//! request port, and its answer comes back on `MemPorts::dma_resp`. Build the ports with
+//! `MemPorts::with_dma(capacity, max_outstanding)` (room for the engine's requests on the
+//! request port and for all its answers on `dma_resp`), then each step of the run loop calls
+//! `engine.tick(now, &mut phys, &mut mem_ports)` beside `memsys.tick(now, &mut mem_ports)` (in
+//! either order: messages cross with at least one cycle of latency), and takes the engine's
+//! `next_event(&mem_ports)` and `next_completion()` into the loop's next event, with the memory
+//! system's. In `MemorySystem` a `Dma` request skips the caches like a walk with
+//! `through_caches = false`, always gets an answer (writes included), and is answered at its
+//! DRAM done cycle; see the memsys module doc for what is simplified (no snoops, no
+//! invalidations). `hw/tests/dma_memsys.rs` is a complete loop.
+//!
+//! [`DmaPorts`] stays for tests that drive DRAM directly (the rig below).
 
 use crate::clock::{check_freq, ns_to_cycles};
 use crate::error::ConfigError;

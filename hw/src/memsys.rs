@@ -11,10 +11,28 @@
 //! are no MSHRs, so two concurrent misses to one line go to DRAM twice; a line is installed when
 //! DRAM schedules the read (its data-ready cycle is already known then).
 //!
+//! # DMA
+//!
+//! The DMA engine ([`crate::dma::DmaEngine`]) reaches memory through `impl DmaBus for MemPorts`:
+//! its line requests go on the shared `req` port as `MemReq { from: Requester::Dma,
+//! needs_response: true, .. }` and its answers come back on `dma_resp`. A `Dma` request bypasses
+//! the caches (like a walk with `through_caches = false`): it goes to DRAM as a read
+//! (memory to device) or a write (device to memory) at the cycle it becomes visible, occupies
+//! banks, queue slots and the data bus like any other request, and is always answered, writes
+//! included, at its DRAM done cycle.
+//!
+//! Coherence is not modelled, and nothing is invalidated: a DMA write leaves any cached copy of
+//! the line valid (and clean or dirty as it was), and a DMA read does not snoop a dirty cached
+//! line (DRAM serves it; a later eviction still writes the line back). Since the caches hold
+//! only tags and the engine moves the data itself in physical memory at completion, no access
+//! can read stale data; what is lost is the timing of snoops and invalidations, and the cache
+//! misses a real invalidation would cause afterwards.
+//!
 //! The core's L1 lookup is on its load/store path (`fast_access`): an L1 hit costs no message. A
 //! core L1 miss enters through the port starting at the L2.
 
 use crate::cache::{Cache, CacheConfig};
+use crate::dma::{DmaBus, LineRequest, LineResponse};
 use crate::dram::{Dram, DramCompletion, DramConfig, DramRequest, RowOutcome};
 use crate::error::ConfigError;
 use crate::port::Port;
@@ -72,6 +90,8 @@ pub enum Requester {
     /// A page walker reading or updating a PTE (enters at the L1D, or DRAM when walks bypass the
     /// caches).
     Walker,
+    /// The DMA engine moving a line (straight to DRAM; always answered, writes included).
+    Dma,
 }
 
 /// A memory request.
@@ -101,29 +121,99 @@ pub struct MemResp {
     pub served_by: ServedBy,
 }
 
-/// The ports of the memory system.
+/// The ports of the memory system: one request port shared by every requester, and a response
+/// port per requester.
+///
+/// The DMA engine uses them through [`DmaBus`]. A `Dma` request always gets an answer, which the
+/// memory side cannot refuse, so `send` refuses a line request while `dma_resp`'s capacity
+/// worth of DMA requests are sent and not yet taken by `recv`. Build the ports with
+/// [`MemPorts::with_dma`] and the engine's `max_outstanding` so that neither this nor the
+/// shared request port ever throttles the engine or the core.
 #[derive(Debug)]
 pub struct MemPorts {
     pub req: Port<MemReq>,
     pub core_resp: Port<MemResp>,
     pub walker_resp: Port<MemResp>,
+    pub dma_resp: Port<MemResp>,
+    /// DMA requests sent whose answer is not yet taken.
+    dma_in_flight: usize,
 }
 
 impl MemPorts {
+    /// Every port with room for `capacity` messages; DMA line requests, if any, share the
+    /// request port's room with the core and the walkers.
     pub fn new(capacity: usize) -> MemPorts {
+        MemPorts::build(capacity, capacity)
+    }
+
+    /// Room for `capacity` messages from the core and walkers on the request, core and walker
+    /// ports, plus `dma_max_outstanding` more on the request port and as many on `dma_resp`:
+    /// pass the engine's `DmaConfig::max_outstanding`, and DMA traffic never refuses or is
+    /// refused for lack of port room.
+    pub fn with_dma(capacity: usize, dma_max_outstanding: usize) -> MemPorts {
+        let mut p = MemPorts::build(capacity, dma_max_outstanding);
+        p.req = Port::new(capacity + dma_max_outstanding);
+        p
+    }
+
+    fn build(capacity: usize, dma_capacity: usize) -> MemPorts {
         MemPorts {
             req: Port::new(capacity),
             core_resp: Port::new(capacity),
             walker_resp: Port::new(capacity),
+            dma_resp: Port::new(dma_capacity),
+            dma_in_flight: 0,
         }
+    }
+
+    /// DMA line requests sent whose answer the engine has not taken yet.
+    pub fn dma_in_flight(&self) -> usize {
+        self.dma_in_flight
+    }
+}
+
+/// The DMA engine's side: a line request is a `Dma` request on the shared request port, visible
+/// to memory from `ready`; its answer comes back on `dma_resp`. Refused when the request port is
+/// full, or when `dma_resp` could not hold the answers of every DMA request in flight.
+impl DmaBus for MemPorts {
+    #[inline]
+    fn send(&mut self, ready: Cycle, line: LineRequest) -> Result<(), LineRequest> {
+        if self.dma_in_flight >= self.dma_resp.capacity() {
+            return Err(line);
+        }
+        let req = MemReq {
+            id: line.id,
+            addr: line.addr,
+            write: line.write,
+            from: Requester::Dma,
+            needs_response: true,
+        };
+        self.req.try_send(ready, req).map_err(|_| line)?;
+        self.dma_in_flight += 1;
+        Ok(())
+    }
+
+    #[inline]
+    fn recv(&mut self, now: Cycle) -> Option<LineResponse> {
+        let r = self.dma_resp.recv(now)?;
+        self.dma_in_flight -= 1;
+        Some(LineResponse { id: r.id })
+    }
+
+    #[inline]
+    fn next_response(&self) -> Option<Cycle> {
+        self.dma_resp.next_ready()
     }
 }
 
 /// Counters of the hierarchy (the caches' and DRAM's own are reported beside them).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MemStats {
+    /// Every request taken from the port (walker and DMA requests included).
     pub requests: u64,
     pub walker_requests: u64,
+    /// DMA line requests (each one DRAM read or write).
+    pub dma_requests: u64,
     pub dram_writebacks: u64,
 }
 
@@ -261,7 +351,9 @@ impl MemorySystem {
         progress
     }
 
-    /// Earliest cycle at which `tick` has work.
+    /// Earliest cycle at which `tick` has work: a request (of any requester, DMA included)
+    /// becoming visible on the port, a refused DRAM request to retry, or a DRAM state change.
+    /// Answers already on the response ports are their receivers' events.
     pub fn next_event(&self, ports: &MemPorts) -> Option<Cycle> {
         let mut next = ports.req.next_ready();
         if !self.blocked.is_empty() {
@@ -275,11 +367,17 @@ impl MemorySystem {
 
     fn accept(&mut self, now: Cycle, req: MemReq, ports: &mut MemPorts) {
         self.stats.requests += 1;
-        if req.from == Requester::Walker {
-            self.stats.walker_requests += 1;
-        }
-        let use_caches =
-            self.caches_on && (req.from != Requester::Walker || self.walks_through_caches);
+        let use_caches = match req.from {
+            Requester::Walker => {
+                self.stats.walker_requests += 1;
+                self.caches_on && self.walks_through_caches
+            }
+            Requester::Dma => {
+                self.stats.dma_requests += 1;
+                false
+            }
+            Requester::CoreFetch | Requester::CoreData => self.caches_on,
+        };
         if !use_caches {
             let pend = Pending {
                 req,
@@ -384,7 +482,8 @@ impl MemorySystem {
         }
         let port = match req.from {
             Requester::Walker => &mut ports.walker_resp,
-            _ => &mut ports.core_resp,
+            Requester::Dma => &mut ports.dma_resp,
+            Requester::CoreFetch | Requester::CoreData => &mut ports.core_resp,
         };
         // Response ports are sized for every request a requester can have outstanding.
         if port
@@ -455,7 +554,8 @@ impl MemorySystem {
             _ => None,
         }
     }
-    /// Requests waiting for DRAM.
+    /// Requests waiting for DRAM (DMA line requests included, from the tick that takes them
+    /// off the port until DRAM schedules their answer).
     pub fn outstanding(&self) -> usize {
         self.pending.len() + self.blocked.len()
     }

@@ -63,6 +63,11 @@ impl<T> Port<T> {
         self.queue.front().map(|(c, _)| *c)
     }
 
+    /// The most messages the port holds.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
     #[inline]
     pub fn is_full(&self) -> bool {
         self.queue.len() >= self.capacity
