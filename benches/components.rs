@@ -207,8 +207,13 @@ fn premapped_system(cfg: &Config) -> System {
             reason: FaultReason::NotPresent(Level::Pml4),
         };
         sys.kernel
-            .handle_fault(&mut sys.phys, &f)
+            .handle_fault(vmsim_hw::Cycle(0), &mut sys.phys, &f, &mut vmsim_os::NoMmu)
             .expect("page maps");
+        // Nobody waits for the reply: drop it.
+        assert!(
+            sys.kernel.take_reply().is_some(),
+            "a minor fault is answered at once"
+        );
     }
     sys
 }

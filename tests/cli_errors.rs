@@ -122,6 +122,7 @@ fn missing_trace_file_is_one_line() {
 
 #[test]
 fn too_few_frames_is_a_clear_error() {
+    // Fewer frames than pages is fine (the kernel swaps); fewer than a page table needs is not.
     let dir = tempfile::tempdir().unwrap();
     let o = vmsim(
         &[
@@ -130,7 +131,7 @@ fn too_few_frames_is_a_clear_error() {
             "--workload",
             "sequential",
             "--set",
-            "os.frames=16",
+            "os.frames=4",
             "--set",
             "workload.pages=64",
         ],

@@ -260,6 +260,27 @@ impl Core {
         self.user = user;
     }
 
+    /// Load a new context at an access boundary (a context switch, or the first dispatch) and
+    /// be ready for its next access from `ready`. A core whose process was killed leaves the
+    /// `Killed` state this way.
+    pub fn resume(&mut self, asid: Asid, root: Ppn, user: bool, ready: Cycle) {
+        debug_assert!(self.is_idle(), "context switch with an access in flight");
+        self.set_context(asid, root, user);
+        self.state = State::Ready;
+        self.ready_at = self.ready_at.max(ready);
+    }
+
+    /// Take no access before `until` (the running process is in a system call).
+    pub fn delay(&mut self, until: Cycle) {
+        debug_assert!(self.state == State::Ready);
+        self.ready_at = self.ready_at.max(until);
+    }
+
+    /// The address-space tag loaded.
+    pub fn asid(&self) -> Asid {
+        self.asid
+    }
+
     /// Whether the core can take a new access at `now`.
     #[inline]
     pub fn wants_access(&self, now: Cycle) -> bool {

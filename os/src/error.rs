@@ -5,9 +5,17 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum OsError {
     #[error(
-        "out of physical memory: all {frames} frames (os.frames) are in use and this kernel model does not swap; raise os.frames"
+        "out of physical memory: all {frames} frames (os.frames) hold page tables, pinned DMA buffers or pages in transit, so none can be evicted; raise os.frames"
     )]
     OutOfFrames { frames: u64 },
+    #[error("out of swap space: every slot of the swap device (disk.capacity_blocks) is in use")]
+    SwapFull,
+    #[error("pid {pid}: {call}: {msg}")]
+    Syscall {
+        pid: u32,
+        call: &'static str,
+        msg: String,
+    },
     #[error("config key `{key}`: {msg}")]
     Config { key: String, msg: String },
     #[error("segment {start:#x}..{end:#x} overlaps segment {other_start:#x}..{other_end:#x}")]

@@ -1,23 +1,642 @@
-//! The page-fault handler's answer.
+//! The page-fault handler: the background text's `handle_page_fault`, done properly, as a state
+//! machine that waits for the DMA engine and the disk.
+//!
+//! Faults are serviced one at a time in arrival order (one kernel lock; the machine has one
+//! core). Servicing a fault:
+//! 1. **Classify.** Look the address up in the process's segment list. An address outside
+//!    every segment, or an access the segment forbids (read, write, execute, user), kills the
+//!    process with SIGSEGV. A present PTE whose flags lag behind the segment's permissions is
+//!    rewritten (a protection fault that is fixed). Otherwise the page's content comes from
+//!    nowhere (never touched: zero-fill, a minor fault), from its swap slot (a major fault), or
+//!    is already resident (a shared page another process brought in: a minor fault).
+//! 2. **Make room.** The new page and any missing page-table pages need free frames. While
+//!    there are too few, the eviction policy picks a victim: every PTE mapping it is replaced by
+//!    a swap entry (or cleared, for a shared page, whose object records the slot) and the
+//!    translations are invalidated; a dirty victim, or one with no good copy on the swap
+//!    device, is written out: the DMA engine reads the frame (the fault waits for it), then the
+//!    disk write is queued and the frame is free. The write completes in the background, in
+//!    FIFO order with later reads of the same slot.
+//! 3. **Fill.** Zero-fill, or read the slot from the disk and have the DMA engine write it into
+//!    the frame (the fault waits for both); a failed read kills the process with SIGBUS.
+//! 4. **Map** the page with the segment's permissions (allocating page-table pages), and reply
+//!    "retry" to the core after `os.fault_cycles` (minor) or `os.major_fault_cycles` (major)
+//!    more cycles, counted from the last I/O completion.
 
-use vmsim_hw::core::FaultKind;
-use vmsim_hw::{Asid, Cycles, VirtAddr};
-
+use crate::error::OsError;
+use crate::frames::Owner;
+use crate::kernel::{Cause, Kernel, OsEvent, OsEventKind, Reply, ReplyAction, page_of};
+use crate::mmu::{IoRequest, Mmu};
 use crate::process::{Pid, Signal};
+use crate::segment::SegmentKind;
+use crate::shm::ShmPage;
+use crate::swap::{swap_pte, swap_slot};
+use vmsim_hw::core::FaultKind;
+use vmsim_hw::disk::{DiskCompletion, DiskOp, DiskRequest};
+use vmsim_hw::dma::{DmaCompletion, DmaDescriptor};
+use vmsim_hw::memory::PhysMem;
+use vmsim_hw::pte::Pte;
+use vmsim_hw::walker::{Fault, FaultReason};
+use vmsim_hw::{AccessKind, Cycle, Cycles, Ppn, VirtAddr};
 
-/// What the handler did about a fault.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FaultResolution {
-    /// The mapping now exists: the hardware retries the access after `cost` cycles.
-    Fixed { kind: FaultKind, cost: Cycles },
-    /// The process broke its segments' rules and was killed. Its frames are freed; the caller
-    /// must invalidate every TLB and page-walk-cache entry tagged with `asid`.
-    Killed {
-        pid: Pid,
-        asid: Asid,
-        signal: Signal,
-        va: VirtAddr,
-        reason: String,
-        cost: Cycles,
+/// A fault being serviced.
+#[derive(Clone, Debug)]
+pub(crate) struct FaultJob {
+    fault: Fault,
+    pid: Pid,
+    trap: Cycle,
+    state: JobState,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum JobState {
+    New,
+    NeedFrames(Plan),
+    WaitEvict {
+        io: u64,
+        victim: Ppn,
+        slot: u64,
+        plan: Plan,
     },
+    WaitRead {
+        io: u64,
+        frame: Ppn,
+        slot: u64,
+        plan: Plan,
+    },
+    WaitFill {
+        io: u64,
+        frame: Ppn,
+        slot: u64,
+        plan: Plan,
+    },
+}
+
+/// What the fault will map, once classified.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    va: VirtAddr,
+    page: PageRef,
+    flags: u64,
+    pinned: bool,
+    source: Source,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PageRef {
+    Private,
+    Shared { obj: u32, index: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Zero,
+    Swap(u64),
+    Frame(Ppn),
+}
+
+enum Step {
+    Reply(Reply),
+    Next(JobState),
+    Wait(JobState),
+}
+
+impl Kernel {
+    /// Service a fault the hardware raised at `now`. The reply comes out of
+    /// [`Kernel::take_reply`], at once or after the I/O it needs.
+    pub fn handle_fault(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        fault: &Fault,
+        mmu: &mut dyn Mmu,
+    ) -> Result<(), OsError> {
+        let pid = self
+            .pid_of(fault.asid)
+            .ok_or(OsError::UnknownAsid(fault.asid.0))?;
+        self.jobs.push_back(FaultJob {
+            fault: *fault,
+            pid,
+            trap: now,
+            state: JobState::New,
+        });
+        if self.jobs.len() == 1 {
+            self.advance(now, phys, mmu)?;
+        }
+        Ok(())
+    }
+
+    /// A DMA completion interrupt at `now` (the engine's completion for one of the kernel's
+    /// descriptors; others are ignored).
+    pub fn on_dma(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        c: DmaCompletion,
+        mmu: &mut dyn Mmu,
+    ) -> Result<(), OsError> {
+        let Some(job) = self.jobs.front() else {
+            return Ok(());
+        };
+        match job.state {
+            JobState::WaitEvict {
+                io,
+                victim,
+                slot,
+                plan,
+            } if io == c.id => {
+                let content = c
+                    .data
+                    .expect("a memory-to-device transfer carries the frame");
+                self.swap.written(slot, &content);
+                let id = self.io_id();
+                self.io.push_back(IoRequest::Disk(DiskRequest {
+                    id,
+                    block: slot,
+                    op: DiskOp::Write(content),
+                }));
+                self.stats.swap_outs += 1;
+                self.frames.free(victim);
+                phys.zero_frame(victim);
+                self.event(OsEvent {
+                    kind: OsEventKind::SwapOut,
+                    start: c.accepted,
+                    end: c.done,
+                    pid: None,
+                    va: None,
+                    frame: Some(victim),
+                    slot: Some(slot),
+                });
+                self.jobs[0].state = JobState::NeedFrames(plan);
+                self.advance(now, phys, mmu)
+            }
+            JobState::WaitFill {
+                io,
+                frame,
+                slot,
+                plan,
+            } if io == c.id => {
+                let (pid, trap) = (job.pid, job.trap);
+                self.frames.set_slot(frame, Some(slot));
+                self.install(now, phys, pid, &plan, frame)?;
+                self.stats.major_faults += 1;
+                self.stats.swap_ins += 1;
+                self.processes
+                    .get_mut(&pid)
+                    .expect("live")
+                    .stats
+                    .major_faults += 1;
+                self.event(OsEvent {
+                    kind: OsEventKind::SwapIn,
+                    start: c.accepted,
+                    end: c.done,
+                    pid: Some(pid),
+                    va: Some(plan.va),
+                    frame: Some(frame),
+                    slot: Some(slot),
+                });
+                let reply = self.retry(
+                    pid,
+                    trap,
+                    now + Cycles(self.cfg.major_fault_cycles),
+                    FaultKind::Major,
+                );
+                self.finish_job(reply);
+                self.advance(now, phys, mmu)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A disk completion interrupt at `now`.
+    pub fn on_disk(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        c: DiskCompletion,
+        mmu: &mut dyn Mmu,
+    ) -> Result<(), OsError> {
+        if c.write {
+            if c.result.is_err() {
+                self.swap.write_failed(c.block);
+                self.stats.swap_write_errors += 1;
+            }
+            return Ok(());
+        }
+        let Some(job) = self.jobs.front() else {
+            return Ok(());
+        };
+        let JobState::WaitRead {
+            io,
+            frame,
+            slot,
+            plan,
+        } = job.state
+        else {
+            return Ok(());
+        };
+        if io != c.id {
+            return Ok(());
+        }
+        let (pid, va) = (job.pid, job.fault.va);
+        match c.result {
+            // The FIFO disk served every earlier write of this slot first: a failed one has
+            // marked it bad by now.
+            Ok(Some(content)) if !self.swap.is_bad(slot) => {
+                if !self.swap.intact(slot, &content) {
+                    self.stats.swap_integrity_errors += 1;
+                }
+                let id = self.io_id();
+                self.io
+                    .push_back(IoRequest::Dma(DmaDescriptor::page_to_memory(
+                        id, frame, slot, content,
+                    )));
+                self.jobs[0].state = JobState::WaitFill {
+                    io: id,
+                    frame,
+                    slot,
+                    plan,
+                };
+                Ok(())
+            }
+            other => {
+                self.frames.free(frame);
+                let why = match other {
+                    Err(e) => format!("swap-in of slot {slot} failed: {e}"),
+                    Ok(_) => format!("swap slot {slot} was lost: its write failed"),
+                };
+                let reply = self.kill(
+                    now,
+                    phys,
+                    pid,
+                    Cause {
+                        signal: Signal::Sigbus,
+                        va,
+                        reason: why,
+                    },
+                    mmu,
+                );
+                self.finish_job(reply);
+                self.advance(now, phys, mmu)
+            }
+        }
+    }
+
+    /// Run the front job as far as it goes without waiting, then the next ones.
+    fn advance(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        mmu: &mut dyn Mmu,
+    ) -> Result<(), OsError> {
+        while let Some(job) = self.jobs.front() {
+            let (pid, fault, state) = (job.pid, job.fault, job.state);
+            let step = match state {
+                JobState::New => self.classify(now, phys, pid, &fault, mmu)?,
+                JobState::NeedFrames(plan) => {
+                    self.make_room(now, phys, pid, fault.va, plan, mmu)?
+                }
+                _ => return Ok(()),
+            };
+            match step {
+                Step::Reply(r) => self.finish_job(r),
+                Step::Next(s) => self.jobs[0].state = s,
+                Step::Wait(s) => {
+                    self.jobs[0].state = s;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn classify(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        pid: Pid,
+        fault: &Fault,
+        mmu: &mut dyn Mmu,
+    ) -> Result<Step, OsError> {
+        let proc = self.processes.get_mut(&pid).expect("fault of a known pid");
+        if !proc.alive() {
+            let r = self.kill(
+                now,
+                phys,
+                pid,
+                Cause {
+                    signal: Signal::Sigsegv,
+                    va: fault.va,
+                    reason: "process is no longer running".into(),
+                },
+                mmu,
+            );
+            return Ok(Step::Reply(r));
+        }
+        proc.stats.faults += 1;
+        if fault.reason == FaultReason::Protection {
+            self.stats.protection_faults += 1;
+            proc.stats.protection_faults += 1;
+        }
+        let seg = match proc.segment_of(fault.va) {
+            None => Err("address outside every segment"),
+            Some(s) if !s.perms.permits(fault.kind, fault.user) => Err(match fault.kind {
+                _ if fault.user && !s.perms.u => "user access to a kernel segment",
+                AccessKind::Read => "read of a segment without read permission",
+                AccessKind::Write => "write to a read-only segment",
+                AccessKind::Execute => "execute in a no-execute segment",
+            }),
+            Some(s) => Ok(s.clone()),
+        };
+        let seg = match seg {
+            Ok(s) => s,
+            Err(reason) => {
+                let r = self.kill(
+                    now,
+                    phys,
+                    pid,
+                    Cause {
+                        signal: Signal::Sigsegv,
+                        va: fault.va,
+                        reason: reason.into(),
+                    },
+                    mmu,
+                );
+                return Ok(Step::Reply(r));
+            }
+        };
+        let asid = proc.asid;
+        let va = page_of(fault.va);
+        let flags = seg.perms.pte_flags();
+        let pt = self.page_table(pid).expect("live process");
+        let leaf = pt.leaf(phys, va);
+        if let Some((addr, pte)) = leaf
+            && pte.present()
+        {
+            // The segment allows the access and the page is mapped: the PTE's flags lag behind
+            // the segment's permissions. Rewrite them.
+            phys.write_pte(
+                addr,
+                Pte::new(pte.ppn(), flags).with(pte.0 & (Pte::A | Pte::D)),
+            );
+            mmu.invalidate_page(asid, va.vpn());
+            return Ok(Step::Reply(self.retry(
+                pid,
+                now,
+                now + Cycles(self.cfg.fault_cycles),
+                FaultKind::Protection,
+            )));
+        }
+        let (page, source) = match &seg.kind {
+            SegmentKind::Shared(_) => {
+                let (obj, index) = self
+                    .shm
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, o)| o.index_of(pid, va).map(|x| (i as u32, x)))
+                    .expect("a shared segment is attached to its object");
+                let source = match self.shm[obj as usize].pages[index as usize] {
+                    ShmPage::Untouched => Source::Zero,
+                    ShmPage::Resident(f) => Source::Frame(f),
+                    ShmPage::Swapped(s) => Source::Swap(s),
+                };
+                (PageRef::Shared { obj, index }, source)
+            }
+            SegmentKind::Anonymous | SegmentKind::Dma => {
+                let source = match leaf.and_then(|(_, pte)| swap_slot(pte)) {
+                    Some(s) => Source::Swap(s),
+                    None => Source::Zero,
+                };
+                (PageRef::Private, source)
+            }
+        };
+        Ok(Step::Next(JobState::NeedFrames(Plan {
+            va,
+            page,
+            flags,
+            pinned: seg.kind == SegmentKind::Dma,
+            source,
+        })))
+    }
+
+    /// Evict until the plan's frames are free, then fill the page (or start reading it).
+    fn make_room(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        pid: Pid,
+        fault_va: VirtAddr,
+        plan: Plan,
+        mmu: &mut dyn Mmu,
+    ) -> Result<Step, OsError> {
+        let pt = self.page_table(pid).expect("live process");
+        let needed = pt.missing_tables(phys, plan.va) as u64
+            + u64::from(!matches!(plan.source, Source::Frame(_)));
+        while self.frames.free_count() < needed {
+            let (frames, processes, shm, levels) =
+                (&self.frames, &self.processes, &self.shm, self.levels);
+            let victim = self.evictor.pick(&mut |p| {
+                crate::kernel::test_and_clear_accessed(frames, processes, shm, levels, phys, p)
+            });
+            let Some(victim) = victim else {
+                return Err(OsError::OutOfFrames {
+                    frames: self.frames.total(),
+                });
+            };
+            self.stats.evictions += 1;
+            let maps = self.mappings(victim);
+            let dirty = maps.iter().any(|m| {
+                m.pt.leaf(phys, m.va)
+                    .is_some_and(|(_, p)| p.present() && p.ppn() == victim && p.dirty())
+            });
+            let copy = self.frames.slot(victim).filter(|s| !self.swap.is_bad(*s));
+            let write = dirty || copy.is_none();
+            let slot = match copy {
+                Some(s) => s,
+                None => match self.frames.slot(victim) {
+                    Some(s) => s,
+                    None => self.swap.alloc().ok_or(OsError::SwapFull)?,
+                },
+            };
+            for m in &maps {
+                if let Some((addr, p)) = m.pt.leaf(phys, m.va)
+                    && p.present()
+                    && p.ppn() == victim
+                {
+                    let entry = match self.frames.owner(victim) {
+                        Some(Owner::Shared { .. }) => Pte(0),
+                        _ => swap_pte(slot),
+                    };
+                    phys.write_pte(addr, entry);
+                    mmu.invalidate_page(m.asid, m.va.vpn());
+                    self.processes
+                        .get_mut(&m.pid)
+                        .expect("mapped by a live pid")
+                        .resident_pages -= 1;
+                }
+            }
+            if let Some(Owner::Shared { obj, index }) = self.frames.owner(victim) {
+                self.shm[obj as usize].pages[index as usize] = ShmPage::Swapped(slot);
+            }
+            self.event(OsEvent {
+                kind: OsEventKind::Eviction,
+                start: now,
+                end: now,
+                pid: maps.first().map(|m| m.pid),
+                va: maps.first().map(|m| m.va),
+                frame: Some(victim),
+                slot: Some(slot),
+            });
+            if write {
+                let io = self.io_id();
+                self.io
+                    .push_back(IoRequest::Dma(DmaDescriptor::page_to_device(
+                        io, victim, slot,
+                    )));
+                return Ok(Step::Wait(JobState::WaitEvict {
+                    io,
+                    victim,
+                    slot,
+                    plan,
+                }));
+            }
+            // A clean page with a good copy: its swap entries now own the slot.
+            self.frames.set_slot(victim, None);
+            self.frames.free(victim);
+            phys.zero_frame(victim);
+        }
+        let owner = match plan.page {
+            PageRef::Private => Owner::Private {
+                pid: pid.0,
+                vpn: plan.va.vpn(),
+            },
+            PageRef::Shared { obj, index } => Owner::Shared { obj, index },
+        };
+        match plan.source {
+            Source::Frame(f) => {
+                let t = pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?;
+                self.stats.page_table_pages += t as u64;
+                self.processes.get_mut(&pid).expect("live").resident_pages += 1;
+                self.minor(pid);
+                Ok(Step::Reply(self.retry(
+                    pid,
+                    now,
+                    now + Cycles(self.cfg.fault_cycles),
+                    FaultKind::Minor,
+                )))
+            }
+            Source::Zero => {
+                let f = self.frames.alloc_data(owner)?;
+                phys.zero_frame(f);
+                self.install(now, phys, pid, &plan, f)?;
+                self.minor(pid);
+                Ok(Step::Reply(self.retry(
+                    pid,
+                    now,
+                    now + Cycles(self.cfg.fault_cycles),
+                    FaultKind::Minor,
+                )))
+            }
+            Source::Swap(slot) if self.swap.is_bad(slot) => {
+                let why = format!("swap slot {slot} was lost: its write failed");
+                Ok(Step::Reply(self.kill(
+                    now,
+                    phys,
+                    pid,
+                    Cause {
+                        signal: Signal::Sigbus,
+                        va: fault_va,
+                        reason: why,
+                    },
+                    mmu,
+                )))
+            }
+            Source::Swap(slot) => {
+                let frame = self.frames.alloc_data(owner)?;
+                let io = self.io_id();
+                self.io.push_back(IoRequest::Disk(DiskRequest {
+                    id: io,
+                    block: slot,
+                    op: DiskOp::Read,
+                }));
+                Ok(Step::Wait(JobState::WaitRead {
+                    io,
+                    frame,
+                    slot,
+                    plan,
+                }))
+            }
+        }
+    }
+
+    fn minor(&mut self, pid: Pid) {
+        self.stats.minor_faults += 1;
+        self.processes
+            .get_mut(&pid)
+            .expect("live")
+            .stats
+            .minor_faults += 1;
+    }
+
+    /// Map the filled frame `f` for the plan: it becomes a resident page (an eviction
+    /// candidate unless pinned) of its process or shared object.
+    fn install(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        pid: Pid,
+        plan: &Plan,
+        f: Ppn,
+    ) -> Result<(), OsError> {
+        if plan.pinned {
+            self.frames.pin(f);
+        } else {
+            self.evictor.insert(f, now.0);
+        }
+        if let PageRef::Shared { obj, index } = plan.page {
+            self.shm[obj as usize].pages[index as usize] = ShmPage::Resident(f);
+        }
+        let pt = self.page_table(pid).expect("live process");
+        let t = pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?;
+        self.stats.page_table_pages += t as u64;
+        self.processes.get_mut(&pid).expect("live").resident_pages += 1;
+        Ok(())
+    }
+
+    fn retry(&self, pid: Pid, trap: Cycle, ready: Cycle, kind: FaultKind) -> Reply {
+        Reply {
+            pid,
+            asid: self.processes[&pid].asid,
+            trap,
+            ready,
+            action: ReplyAction::Retry(kind),
+        }
+    }
+
+    /// The front job is done: account for it and queue its reply.
+    fn finish_job(&mut self, mut reply: Reply) {
+        let job = self.jobs.pop_front().expect("a job in service");
+        reply.trap = job.trap;
+        let cycles = (reply.ready - job.trap).0;
+        self.stats.fault_cycles += cycles;
+        if let Some(p) = self.processes.get_mut(&job.pid) {
+            p.stats.fault_cycles += cycles;
+        }
+        self.thrash.add(job.trap.0, reply.ready.0);
+        let kind = match &reply.action {
+            ReplyAction::Retry(k) => Some(*k),
+            ReplyAction::Kill { .. } => None,
+        };
+        if let Some(k) = kind {
+            self.event(OsEvent {
+                kind: OsEventKind::Fault(k),
+                start: job.trap,
+                end: reply.ready,
+                pid: Some(job.pid),
+                va: Some(job.fault.va),
+                frame: None,
+                slot: None,
+            });
+        }
+        self.replies.push_back(reply);
+    }
 }

@@ -1,24 +1,32 @@
-//! The kernel: processes, the frame allocator, and the page-fault handler.
+//! The kernel: processes and their address spaces, frames, swap, shared memory, and the
+//! bookkeeping the fault handler ([`crate::fault`]), the system calls ([`crate::syscall`]) and
+//! the scheduler's context switch share.
 //!
-//! `handle_fault` is the background text's `handle_page_fault`, done properly: look the address up
-//! in the faulting process's segment list; an address outside every segment, or an access the
-//! segment forbids, kills the process with SIGSEGV; otherwise take a free frame, zero it, allocate
-//! any missing page-table pages, write the leaf PTE with the segment's permissions, and let the
-//! hardware retry. This kernel does not swap yet: running out of frames is an error.
+//! The kernel runs on the simulated machine's one core. It is driven by the run loop: a fault
+//! the hardware raised ([`Kernel::handle_fault`]), an I/O completion interrupt
+//! ([`Kernel::on_dma`], [`Kernel::on_disk`]), a system call or a context switch. It edits page
+//! tables as real PTEs in simulated physical memory, invalidates translations through the
+//! [`Mmu`], queues I/O requests for the DMA engine and the disk ([`Kernel::next_io`]), and
+//! answers faults with [`Reply`]s stamped with the cycle the core may go on.
 
 use crate::config::OsConfig;
 use crate::error::OsError;
-use crate::fault::FaultResolution;
-use crate::frames::{FrameAllocator, FrameUse};
+use crate::evict::Evictor;
+use crate::fault::FaultJob;
+use crate::frames::{FrameAllocator, FrameUse, Owner};
+use crate::mmu::{IoRequest, Mmu};
 use crate::page_table::PageTable;
-use crate::process::{ExitStatus, Pid, Process, Signal};
-use crate::segment::Segment;
+use crate::process::{ExitStatus, Pid, Process, ProcessStats, Signal};
+use crate::segment::{Segment, SegmentKind};
+use crate::shm::{Attachment, SharedObject, ShmPage};
+use crate::swap::{SwapSpace, swap_slot};
+use crate::thrashing::Thrashing;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use vmsim_hw::core::FaultKind;
 use vmsim_hw::memory::PhysMem;
-use vmsim_hw::walker::{Fault, FaultReason};
-use vmsim_hw::{AccessKind, Asid, Cycles, PAGE_SIZE, VirtAddr};
+use vmsim_hw::pte::Pte;
+use vmsim_hw::{Asid, Cycle, Cycles, PAGE_SIZE, Ppn, VirtAddr};
 
 /// Kernel counters (`faults.*` and `os.*` in stats.json).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -27,37 +35,175 @@ pub struct OsStats {
     pub major_faults: u64,
     pub protection_faults: u64,
     pub segv_kills: u64,
+    pub bus_kills: u64,
+    pub evictions: u64,
+    pub swap_outs: u64,
+    pub swap_ins: u64,
+    /// Swap writes the disk failed (their pages are lost).
+    pub swap_write_errors: u64,
+    /// Swap-ins whose content differed from what was written out: always 0 unless the model
+    /// is broken.
+    pub swap_integrity_errors: u64,
     pub page_table_pages: u64,
+    /// Cycles from trap to reply, summed over faults.
     pub fault_cycles: u64,
+    pub syscalls: u64,
+    pub context_switches: u64,
+    pub tlb_flushes: u64,
+    /// Windows of `os.thrashing_window` cycles in which fault service exceeded
+    /// `os.thrashing_threshold` of the cycles (set by [`Kernel::finish`]).
+    pub thrashing_windows: u64,
+}
+
+/// What the core should do about its fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyAction {
+    /// The mapping now exists: retry the access.
+    Retry(FaultKind),
+    /// The process was killed.
+    Kill {
+        kind: FaultKind,
+        signal: Signal,
+        va: VirtAddr,
+        reason: String,
+    },
+}
+
+/// The kernel's answer to a fault, visible to the core from `ready`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub pid: Pid,
+    pub asid: Asid,
+    /// The cycle the fault was raised.
+    pub trap: Cycle,
+    pub ready: Cycle,
+    pub action: ReplyAction,
+}
+
+/// Something the kernel did, with its start and end cycles (for `events.csv`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OsEvent {
+    pub kind: OsEventKind,
+    pub start: Cycle,
+    pub end: Cycle,
+    pub pid: Option<Pid>,
+    pub va: Option<VirtAddr>,
+    pub frame: Option<Ppn>,
+    pub slot: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OsEventKind {
+    Fault(FaultKind),
+    Kill(Signal),
+    Eviction,
+    SwapOut,
+    SwapIn,
+    Syscall(&'static str),
+    ContextSwitch,
+}
+
+impl OsEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OsEventKind::Fault(k) => match k {
+                FaultKind::Minor => "minor_fault",
+                FaultKind::Major => "major_fault",
+                FaultKind::Protection => "protection_fault",
+                _ => "fault",
+            },
+            OsEventKind::Kill(Signal::Sigsegv) => "kill_sigsegv",
+            OsEventKind::Kill(Signal::Sigbus) => "kill_sigbus",
+            OsEventKind::Eviction => "eviction",
+            OsEventKind::SwapOut => "swap_out",
+            OsEventKind::SwapIn => "swap_in",
+            OsEventKind::Syscall(name) => name,
+            OsEventKind::ContextSwitch => "context_switch",
+        }
+    }
+}
+
+/// Why a process is killed.
+pub(crate) struct Cause {
+    pub signal: Signal,
+    pub va: VirtAddr,
+    pub reason: String,
+}
+
+/// One mapping of a data frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mapping {
+    pub pid: Pid,
+    pub asid: Asid,
+    pub va: VirtAddr,
+    pub pt: PageTable,
 }
 
 pub struct Kernel {
-    cfg: OsConfig,
-    levels: u8,
-    frames: FrameAllocator,
-    processes: BTreeMap<Pid, Process>,
-    by_asid: BTreeMap<Asid, Pid>,
+    pub(crate) cfg: OsConfig,
+    pub(crate) levels: u8,
+    pub(crate) frames: FrameAllocator,
+    pub(crate) swap: SwapSpace,
+    pub(crate) evictor: Evictor,
+    pub(crate) shm: Vec<SharedObject>,
+    pub(crate) processes: BTreeMap<Pid, Process>,
+    pub(crate) by_asid: BTreeMap<Asid, Pid>,
     next_pid: u32,
-    stats: OsStats,
+    pub(crate) stats: OsStats,
+    /// Faults being serviced, one at a time in arrival order: the front one is active.
+    pub(crate) jobs: VecDeque<FaultJob>,
+    pub(crate) io: VecDeque<IoRequest>,
+    pub(crate) replies: VecDeque<Reply>,
+    next_io: u64,
+    pub(crate) thrash: Thrashing,
+    log_events: bool,
+    pub(crate) events: Vec<OsEvent>,
 }
 
 impl Kernel {
-    /// A kernel over `cfg.frames` frames with `levels`-level page tables.
-    pub fn new(cfg: &OsConfig, levels: u8) -> Result<Kernel, OsError> {
+    /// A kernel over `cfg.frames` frames with `levels`-level page tables and a swap device of
+    /// `swap_slots` blocks.
+    pub fn new(cfg: &OsConfig, levels: u8, swap_slots: u64, seed: u64) -> Result<Kernel, OsError> {
         cfg.validate()?;
         Ok(Kernel {
             cfg: cfg.clone(),
             levels,
             frames: FrameAllocator::new(cfg.frames),
+            swap: SwapSpace::new(swap_slots),
+            evictor: Evictor::new(cfg.eviction, cfg.frames, seed),
+            shm: Vec::new(),
             processes: BTreeMap::new(),
             by_asid: BTreeMap::new(),
             next_pid: 1,
             stats: OsStats::default(),
+            jobs: VecDeque::new(),
+            io: VecDeque::new(),
+            replies: VecDeque::new(),
+            next_io: 0,
+            thrash: Thrashing::new(cfg.thrashing_window, cfg.thrashing_threshold),
+            log_events: false,
+            events: Vec::new(),
         })
     }
 
+    /// Record [`OsEvent`]s for [`Kernel::take_events`] (off by default: a long run makes many).
+    pub fn log_events(&mut self, on: bool) {
+        self.log_events = on;
+    }
+
+    pub(crate) fn event(&mut self, e: OsEvent) {
+        if self.log_events {
+            self.events.push(e);
+        }
+    }
+
+    /// The events recorded since the last call.
+    pub fn take_events(&mut self) -> std::vec::Drain<'_, OsEvent> {
+        self.events.drain(..)
+    }
+
     /// Create a process with these segments (checked: page-aligned, non-empty, no overlaps).
-    /// Its ASID is its pid.
+    /// Its ASID is its pid. `dma` segments are populated with pinned frames at once.
     pub fn spawn(
         &mut self,
         phys: &mut PhysMem,
@@ -65,13 +211,7 @@ impl Kernel {
     ) -> Result<Pid, OsError> {
         segments.sort_by_key(|s| s.start);
         for s in &segments {
-            if s.start >= s.end || s.start.0 % PAGE_SIZE != 0 || s.end.0 % PAGE_SIZE != 0 {
-                return Err(OsError::BadSegment {
-                    start: s.start.0,
-                    end: s.end.0,
-                    msg: "must be non-empty and 4 KiB aligned at both ends".into(),
-                });
-            }
+            check_segment(s)?;
         }
         for w in segments.windows(2) {
             if w[0].end > w[1].start {
@@ -93,115 +233,238 @@ impl Kernel {
             Process {
                 pid,
                 asid,
-                segments,
+                segments: Vec::new(),
                 root: pt.root,
                 status: ExitStatus::Running,
                 resident_pages: 0,
-                faults: 0,
+                stats: ProcessStats::default(),
             },
         );
         self.by_asid.insert(asid, pid);
+        for s in segments {
+            self.add_segment(phys, pid, s)?;
+        }
         Ok(pid)
     }
 
-    /// Service a fault the hardware raised.
-    pub fn handle_fault(
-        &mut self,
-        phys: &mut PhysMem,
-        fault: &Fault,
-    ) -> Result<FaultResolution, OsError> {
-        let pid = *self
-            .by_asid
-            .get(&fault.asid)
-            .ok_or(OsError::UnknownAsid(fault.asid.0))?;
-        let proc = self
-            .processes
-            .get_mut(&pid)
-            .expect("asid maps to a live pid");
-        proc.faults += 1;
-        if matches!(fault.reason, FaultReason::Protection) {
-            self.stats.protection_faults += 1;
-        }
-        let allowed = match proc.segment_of(fault.va) {
-            None => Err("address outside every segment"),
-            Some(s) if !s.perms.permits(fault.kind, fault.user) => Err(match fault.kind {
-                _ if fault.user && !s.perms.u => "user access to a kernel segment",
-                AccessKind::Read => "read of a segment without read permission",
-                AccessKind::Write => "write to a read-only segment",
-                AccessKind::Execute => "execute in a no-execute segment",
-            }),
-            Some(s) => Ok(s.perms),
-        };
-        let perms = match allowed {
-            Ok(p) => p,
-            Err(reason) => return Ok(self.kill(phys, pid, Signal::Sigsegv, fault.va, reason)),
-        };
-        let pt = PageTable {
-            root: proc.root,
-            levels: self.levels,
-        };
-        let va = VirtAddr(fault.va.0 & !(PAGE_SIZE - 1));
-        if pt.lookup(phys, va).is_some() {
-            // The segment allows the access and a mapping exists: a protection fault on a stale
-            // PTE would be fixed by rewriting it; with segments fixed at spawn this cannot happen.
-            let leaf_flags = perms.pte_flags();
-            let (addr, old) = pt.lookup(phys, va).expect("checked above");
-            phys.write_pte(addr, vmsim_hw::pte::Pte::new(old.ppn(), leaf_flags));
-            self.stats.fault_cycles += self.cfg.fault_cycles;
-            return Ok(FaultResolution::Fixed {
-                kind: FaultKind::Protection,
-                cost: Cycles(self.cfg.fault_cycles),
-            });
-        }
-        let frame = self.frames.alloc(FrameUse::Data(pid.0))?;
-        phys.zero_frame(frame);
-        let tables = pt.map(phys, &mut self.frames, pid.0, va, frame, perms.pte_flags())?;
-        self.stats.page_table_pages += tables as u64;
-        proc.resident_pages += 1;
-        self.stats.minor_faults += 1;
-        self.stats.fault_cycles += self.cfg.fault_cycles;
-        Ok(FaultResolution::Fixed {
-            kind: FaultKind::Minor,
-            cost: Cycles(self.cfg.fault_cycles),
-        })
-    }
-
-    /// Kill `pid` with `signal`: free its memory and mark it dead.
-    fn kill(
+    /// Put `seg` (checked, not overlapping) into `pid`'s segment list: attach it to its shared
+    /// object, or populate it with pinned frames if it is a DMA buffer.
+    pub(crate) fn add_segment(
         &mut self,
         phys: &mut PhysMem,
         pid: Pid,
-        signal: Signal,
-        va: VirtAddr,
-        reason: &str,
-    ) -> FaultResolution {
+        seg: Segment,
+    ) -> Result<(), OsError> {
+        let pages = (seg.end.0 - seg.start.0) / PAGE_SIZE;
+        if let SegmentKind::Shared(name) = &seg.kind {
+            let obj = match self.shm.iter().position(|o| &o.name == name) {
+                Some(i) => i,
+                None => {
+                    self.shm.push(SharedObject::new(name, pages));
+                    self.shm.len() - 1
+                }
+            };
+            let o = &mut self.shm[obj];
+            if pages > o.pages.len() as u64 {
+                return Err(OsError::BadSegment {
+                    start: seg.start.0,
+                    end: seg.end.0,
+                    msg: format!(
+                        "shared object {name:?} has {} pages; this segment maps {pages}",
+                        o.pages.len()
+                    ),
+                });
+            }
+            o.attachments.push(Attachment {
+                pid,
+                start: seg.start,
+                first: 0,
+                pages,
+            });
+        }
+        let populate = seg.kind == SegmentKind::Dma;
+        let flags = seg.perms.pte_flags();
+        let (start, end) = (seg.start, seg.end);
+        let proc = self.processes.get_mut(&pid).expect("live pid");
+        let at = proc.segments.partition_point(|s| s.start < seg.start);
+        proc.segments.insert(at, seg);
+        if populate {
+            let pt = self.page_table(pid).expect("live pid");
+            let mut va = start;
+            while va < end {
+                if self.frames.free_count() < 1 + pt.missing_tables(phys, va) as u64 {
+                    return Err(OsError::OutOfFrames {
+                        frames: self.frames.total(),
+                    });
+                }
+                let f = self.frames.alloc_data(Owner::Private {
+                    pid: pid.0,
+                    vpn: va.vpn(),
+                })?;
+                self.frames.pin(f);
+                phys.zero_frame(f);
+                let t = pt.map(phys, &mut self.frames, pid.0, va, f, flags)?;
+                self.stats.page_table_pages += t as u64;
+                self.processes.get_mut(&pid).expect("live").resident_pages += 1;
+                va = VirtAddr(va.0 + PAGE_SIZE);
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh I/O request id.
+    pub(crate) fn io_id(&mut self) -> u64 {
+        self.next_io += 1;
+        self.next_io
+    }
+
+    /// The next I/O request to submit, without taking it (the device may refuse).
+    pub fn next_io(&self) -> Option<&IoRequest> {
+        self.io.front()
+    }
+    /// Take the request [`Kernel::next_io`] showed: the device accepted it.
+    pub fn pop_io(&mut self) -> Option<IoRequest> {
+        self.io.pop_front()
+    }
+
+    /// The next fault reply, in the order the faults were resolved.
+    pub fn take_reply(&mut self) -> Option<Reply> {
+        self.replies.pop_front()
+    }
+
+    /// Faults queued or in service.
+    pub fn faults_pending(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Every mapping of data frame `ppn` (empty for an unmapped or non-data frame).
+    pub(crate) fn mappings(&self, ppn: Ppn) -> Vec<Mapping> {
+        mappings_of(&self.frames, &self.processes, &self.shm, self.levels, ppn)
+    }
+
+    /// An access completed on frame `ppn` at `now` (the idealised `lru` policy's input).
+    #[inline]
+    pub fn touch(&mut self, ppn: Ppn, now: Cycle) {
+        self.evictor.touch(ppn, now.0);
+    }
+
+    /// Whether the eviction policy wants [`Kernel::touch`] calls.
+    pub fn wants_touches(&self) -> bool {
+        self.evictor.policy() == crate::evict::EvictionPolicy::Lru
+    }
+
+    /// Release a private data frame that `pid` no longer maps (its slot too).
+    pub(crate) fn release_private(&mut self, phys: &mut PhysMem, ppn: Ppn) {
+        self.evictor.remove(ppn);
+        if let Some(s) = self.frames.slot(ppn) {
+            self.swap.release(s);
+        }
+        self.frames.free(ppn);
+        phys.zero_frame(ppn);
+    }
+
+    /// Kill `pid` with `signal` at `now`: free its memory, drop its translations, and return
+    /// the reply for the core.
+    pub(crate) fn kill(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        pid: Pid,
+        cause: Cause,
+        mmu: &mut dyn Mmu,
+    ) -> Reply {
+        let Cause { signal, va, reason } = cause;
+        let asid = self.processes[&pid].asid;
+        self.teardown(phys, pid, mmu);
         let proc = self.processes.get_mut(&pid).expect("kill of a known pid");
-        let pt = PageTable {
-            root: proc.root,
-            levels: self.levels,
-        };
-        pt.destroy(phys, &mut self.frames);
-        proc.resident_pages = 0;
         proc.status = ExitStatus::Killed {
             signal,
             va,
-            reason: reason.to_string(),
+            reason: reason.clone(),
+            cycle: now,
         };
-        if signal == Signal::Sigsegv {
-            self.stats.segv_kills += 1;
+        match signal {
+            Signal::Sigsegv => self.stats.segv_kills += 1,
+            Signal::Sigbus => self.stats.bus_kills += 1,
         }
-        self.stats.fault_cycles += self.cfg.kill_cycles;
-        FaultResolution::Killed {
+        let ready = now + Cycles(self.cfg.kill_cycles);
+        self.event(OsEvent {
+            kind: OsEventKind::Kill(signal),
+            start: now,
+            end: ready,
+            pid: Some(pid),
+            va: Some(va),
+            frame: None,
+            slot: None,
+        });
+        Reply {
             pid,
-            asid: proc.asid,
-            signal,
-            va,
-            reason: reason.to_string(),
-            cost: Cycles(self.cfg.kill_cycles),
+            asid,
+            trap: now,
+            ready,
+            action: ReplyAction::Kill {
+                kind: match signal {
+                    Signal::Sigsegv => FaultKind::Segv,
+                    Signal::Sigbus => FaultKind::Bus,
+                },
+                signal,
+                va,
+                reason,
+            },
         }
     }
 
-    /// Mark a process as having run to completion.
+    /// Free everything `pid` holds: its page tables, private frames and swap slots, and its
+    /// attachments to shared objects (an object nobody maps any more is freed); drop every
+    /// translation tagged with its address space.
+    fn teardown(&mut self, phys: &mut PhysMem, pid: Pid, mmu: &mut dyn Mmu) {
+        let Some(pt) = self.page_table(pid) else {
+            return;
+        };
+        let asid = self.processes[&pid].asid;
+        let evictor = &mut self.evictor;
+        let swap = &mut self.swap;
+        pt.destroy(phys, &mut self.frames, &mut |phys, frames, _vpn, pte| {
+            if pte.present() {
+                if matches!(frames.use_of(pte.ppn()), FrameUse::Data(_)) {
+                    evictor.remove(pte.ppn());
+                    if let Some(s) = frames.slot(pte.ppn()) {
+                        swap.release(s);
+                    }
+                    frames.free(pte.ppn());
+                    phys.zero_frame(pte.ppn());
+                }
+            } else if let Some(slot) = swap_slot(pte) {
+                swap.release(slot);
+            }
+        });
+        for obj in 0..self.shm.len() {
+            self.shm[obj].attachments.retain(|a| a.pid != pid);
+            self.release_object_if_unused(phys, obj);
+        }
+        let proc = self.processes.get_mut(&pid).expect("live");
+        proc.resident_pages = 0;
+        proc.segments.clear();
+        proc.root = Ppn(u64::MAX);
+        mmu.invalidate_asid(asid);
+    }
+
+    /// Free the frames and slots of shared object `obj` if no process maps it any more.
+    pub(crate) fn release_object_if_unused(&mut self, phys: &mut PhysMem, obj: usize) {
+        if !self.shm[obj].attachments.is_empty() {
+            return;
+        }
+        for i in 0..self.shm[obj].pages.len() {
+            match std::mem::replace(&mut self.shm[obj].pages[i], ShmPage::Untouched) {
+                ShmPage::Resident(f) => self.release_private(phys, f),
+                ShmPage::Swapped(s) => self.swap.release(s),
+                ShmPage::Untouched => {}
+            }
+        }
+    }
+
+    /// Mark a process as having run to completion; its memory stays mapped (for inspection)
+    /// until [`Kernel::reap`].
     pub fn exit(&mut self, pid: Pid) {
         if let Some(p) = self.processes.get_mut(&pid)
             && p.alive()
@@ -210,14 +473,67 @@ impl Kernel {
         }
     }
 
+    /// Free the memory of an exited process, as the parent's `wait` would.
+    pub fn reap(&mut self, phys: &mut PhysMem, pid: Pid, mmu: &mut dyn Mmu) {
+        if self
+            .processes
+            .get(&pid)
+            .is_some_and(|p| p.status == ExitStatus::Exited)
+        {
+            self.teardown(phys, pid, mmu);
+        }
+    }
+
+    /// A context switch at `now` to `pid`: returns its page-table root and ASID for the PTBR
+    /// and the cycles it costs. Without PCID every non-global translation is flushed.
+    pub fn context_switch(
+        &mut self,
+        now: Cycle,
+        pid: Pid,
+        mmu: &mut dyn Mmu,
+    ) -> (Ppn, Asid, Cycles) {
+        let p = &self.processes[&pid];
+        let (root, asid) = (p.root, p.asid);
+        self.stats.context_switches += 1;
+        if !self.cfg.pcid {
+            mmu.flush_non_global();
+            self.stats.tlb_flushes += 1;
+        }
+        let cost = Cycles(self.cfg.switch_cycles);
+        self.event(OsEvent {
+            kind: OsEventKind::ContextSwitch,
+            start: now,
+            end: now + cost,
+            pid: Some(pid),
+            va: None,
+            frame: None,
+            slot: None,
+        });
+        (root, asid, cost)
+    }
+
+    /// End of the run at `end`: close the thrashing accounting.
+    pub fn finish(&mut self, end: Cycle) {
+        self.stats.thrashing_windows = self.thrash.windows(end.0);
+    }
+
     pub fn process(&self, pid: Pid) -> Option<&Process> {
         self.processes.get(&pid)
     }
     pub fn processes(&self) -> impl Iterator<Item = &Process> {
         self.processes.values()
     }
+    pub fn pid_of(&self, asid: Asid) -> Option<Pid> {
+        self.by_asid.get(&asid).copied()
+    }
     pub fn frames(&self) -> &FrameAllocator {
         &self.frames
+    }
+    pub fn swap(&self) -> &SwapSpace {
+        &self.swap
+    }
+    pub fn shared_objects(&self) -> &[SharedObject] {
+        &self.shm
     }
     pub fn stats(&self) -> &OsStats {
         &self.stats
@@ -225,11 +541,219 @@ impl Kernel {
     pub fn config(&self) -> &OsConfig {
         &self.cfg
     }
-    /// The page table of `pid`.
+    /// The page table of `pid` (None once its memory is freed).
     pub fn page_table(&self, pid: Pid) -> Option<PageTable> {
-        self.processes.get(&pid).map(|p| PageTable {
-            root: p.root,
-            levels: self.levels,
-        })
+        self.processes
+            .get(&pid)
+            .filter(|p| p.root != Ppn(u64::MAX))
+            .map(|p| PageTable {
+                root: p.root,
+                levels: self.levels,
+            })
     }
+
+    /// Check the kernel's invariants against physical memory; the first violation, described.
+    ///
+    /// - free + data + page-table frames = total, and no free frame is mapped;
+    /// - every present leaf of a live address space maps a data frame whose reverse map names
+    ///   this very mapping, with the flags its segment's permissions give (A and D aside);
+    /// - every non-zero leaf (present or swap entry) lies inside a segment;
+    /// - every resident shared page's frame is owned by its object, and the evictor's
+    ///   candidates are exactly the resident unpinned data frames not in transit.
+    pub fn check_invariants(&self, phys: &PhysMem) -> Result<(), String> {
+        let f = &self.frames;
+        if f.free_count() + f.data_count() + f.table_count() != f.total() {
+            return Err(format!(
+                "frame accounting: free {} + data {} + tables {} != total {}",
+                f.free_count(),
+                f.data_count(),
+                f.table_count(),
+                f.total()
+            ));
+        }
+        for p in self.processes.values() {
+            let Some(pt) = self.page_table(p.pid) else {
+                continue;
+            };
+            let mut leaves = Vec::new();
+            collect_leaves(
+                phys,
+                pt.root,
+                vmsim_hw::pte::Level::top(self.levels),
+                0,
+                &mut leaves,
+            );
+            let mut resident = 0;
+            for (va, pte) in leaves {
+                let Some(seg) = p.segment_of(va) else {
+                    return Err(format!(
+                        "pid {}: leaf {:#x} for {:#x} outside every segment",
+                        p.pid.0, pte.0, va.0
+                    ));
+                };
+                if !pte.present() {
+                    if swap_slot(pte).is_none() {
+                        return Err(format!(
+                            "pid {}: non-present leaf {:#x} at {:#x} is not a swap entry",
+                            p.pid.0, pte.0, va.0
+                        ));
+                    }
+                    continue;
+                }
+                resident += 1;
+                let ppn = pte.ppn();
+                let want = seg.perms.pte_flags();
+                let got = pte.0 & !(Pte::A | Pte::D) & !PPN_BITS;
+                if got != want {
+                    return Err(format!(
+                        "pid {}: PTE at {:#x} has flags {got:#x}, segment {} gives {want:#x}",
+                        p.pid.0, va.0, seg.perms
+                    ));
+                }
+                let ok = match (f.owner(ppn), &seg.kind) {
+                    (
+                        Some(Owner::Private { pid, vpn }),
+                        SegmentKind::Anonymous | SegmentKind::Dma,
+                    ) => pid == p.pid.0 && vpn == va.vpn(),
+                    (Some(Owner::Shared { obj, index }), SegmentKind::Shared(name)) => {
+                        let o = &self.shm[obj as usize];
+                        &o.name == name
+                            && o.index_of(p.pid, va) == Some(index)
+                            && o.pages[index as usize] == ShmPage::Resident(ppn)
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return Err(format!(
+                        "pid {}: {:#x} maps frame {} whose reverse map is {:?} ({:?})",
+                        p.pid.0,
+                        va.0,
+                        ppn.0,
+                        f.owner(ppn),
+                        f.use_of(ppn)
+                    ));
+                }
+            }
+            if resident != p.resident_pages {
+                return Err(format!(
+                    "pid {}: {} pages mapped, resident_pages says {}",
+                    p.pid.0, resident, p.resident_pages
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every mapping of data frame `ppn`, from the reverse map.
+pub(crate) fn mappings_of(
+    frames: &FrameAllocator,
+    processes: &BTreeMap<Pid, Process>,
+    shm: &[SharedObject],
+    levels: u8,
+    ppn: Ppn,
+) -> Vec<Mapping> {
+    let mut out = Vec::new();
+    let mut push = |pid: Pid, va: VirtAddr| {
+        if let Some(p) = processes.get(&pid)
+            && p.root != Ppn(u64::MAX)
+        {
+            out.push(Mapping {
+                pid,
+                asid: p.asid,
+                va,
+                pt: PageTable {
+                    root: p.root,
+                    levels,
+                },
+            });
+        }
+    };
+    match frames.owner(ppn) {
+        Some(Owner::Private { pid, vpn }) => push(Pid(pid), vpn.base()),
+        Some(Owner::Shared { obj, index }) => {
+            for a in &shm[obj as usize].attachments {
+                if let Some(va) = a.va_of(index) {
+                    push(a.pid, va);
+                }
+            }
+        }
+        None => {}
+    }
+    out
+}
+
+/// Clock's reference test: whether any PTE mapping `ppn` has A set, clearing them all.
+pub(crate) fn test_and_clear_accessed(
+    frames: &FrameAllocator,
+    processes: &BTreeMap<Pid, Process>,
+    shm: &[SharedObject],
+    levels: u8,
+    phys: &mut PhysMem,
+    ppn: Ppn,
+) -> bool {
+    let mut referenced = false;
+    for m in mappings_of(frames, processes, shm, levels, ppn) {
+        if let Some((addr, pte)) = m.pt.leaf(phys, m.va)
+            && pte.present()
+            && pte.ppn() == ppn
+            && pte.accessed()
+        {
+            phys.write_pte(addr, Pte(pte.0 & !Pte::A));
+            referenced = true;
+        }
+    }
+    referenced
+}
+
+const PPN_BITS: u64 = ((1u64 << 52) - 1) & !(PAGE_SIZE - 1);
+
+fn collect_leaves(
+    phys: &PhysMem,
+    table: Ppn,
+    level: vmsim_hw::pte::Level,
+    base: u64,
+    out: &mut Vec<(VirtAddr, Pte)>,
+) {
+    for i in 0..vmsim_hw::pte::ENTRIES_PER_TABLE as u64 {
+        let pte = phys.read_pte(vmsim_hw::PhysAddr(
+            table.base().0 + i * vmsim_hw::pte::PTE_BYTES,
+        ));
+        if pte.0 == 0 {
+            continue;
+        }
+        let va = base + (i << level.shift());
+        match level.next() {
+            Some(next) if pte.present() => collect_leaves(phys, pte.ppn(), next, va, out),
+            Some(_) => {}
+            None => out.push((VirtAddr(va), pte)),
+        }
+    }
+}
+
+/// A segment must be non-empty, page aligned and in the 47-bit user half.
+pub(crate) fn check_segment(s: &Segment) -> Result<(), OsError> {
+    if s.start >= s.end
+        || !s.start.0.is_multiple_of(PAGE_SIZE)
+        || !s.end.0.is_multiple_of(PAGE_SIZE)
+    {
+        return Err(OsError::BadSegment {
+            start: s.start.0,
+            end: s.end.0,
+            msg: "must be non-empty and 4 KiB aligned at both ends".into(),
+        });
+    }
+    if s.end.0 > 1 << 47 {
+        return Err(OsError::BadSegment {
+            start: s.start.0,
+            end: s.end.0,
+            msg: "must lie below 0x800000000000 (the 47-bit user half)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// The virtual page of an address, page aligned.
+pub(crate) fn page_of(va: VirtAddr) -> VirtAddr {
+    VirtAddr(va.0 & !(PAGE_SIZE - 1))
 }

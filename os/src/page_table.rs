@@ -2,10 +2,10 @@
 //! physical memory, the same bytes the hardware walker reads.
 
 use crate::error::OsError;
-use crate::frames::{FrameAllocator, FrameUse};
+use crate::frames::FrameAllocator;
 use vmsim_hw::memory::PhysMem;
 use vmsim_hw::pte::{ENTRIES_PER_TABLE, Level, PTE_BYTES, Pte};
-use vmsim_hw::{PhysAddr, Ppn, VirtAddr};
+use vmsim_hw::{PhysAddr, Ppn, VirtAddr, Vpn};
 
 /// Flags of a non-leaf entry: present, writable, user. Permissions are enforced at the leaf;
 /// upper levels allow everything so that the AND over levels equals the leaf's flags.
@@ -26,7 +26,7 @@ impl PageTable {
         pid: u32,
         levels: u8,
     ) -> Result<PageTable, OsError> {
-        let root = frames.alloc(FrameUse::PageTable(pid))?;
+        let root = frames.alloc_table(pid)?;
         phys.zero_frame(root);
         Ok(PageTable { root, levels })
     }
@@ -55,6 +55,40 @@ impl PageTable {
         }
     }
 
+    /// The leaf (PT-level) entry for `va`, present or not, if every table above it exists: the
+    /// kernel keeps swap entries in non-present leaves.
+    pub fn leaf(&self, phys: &PhysMem, va: VirtAddr) -> Option<(PhysAddr, Pte)> {
+        let mut level = Level::top(self.levels);
+        let mut table = self.root;
+        while let Some(next) = level.next() {
+            let pte = phys.read_pte(level.entry_addr(table, va));
+            if !pte.present() {
+                return None;
+            }
+            level = next;
+            table = pte.ppn();
+        }
+        let addr = level.entry_addr(table, va);
+        Some((addr, phys.read_pte(addr)))
+    }
+
+    /// How many page-table pages mapping `va` would allocate.
+    pub fn missing_tables(&self, phys: &PhysMem, va: VirtAddr) -> u32 {
+        let mut level = Level::top(self.levels);
+        let mut table = self.root;
+        let mut depth = 0;
+        while let Some(next) = level.next() {
+            let pte = phys.read_pte(level.entry_addr(table, va));
+            if !pte.present() {
+                return self.levels as u32 - 1 - depth;
+            }
+            depth += 1;
+            level = next;
+            table = pte.ppn();
+        }
+        0
+    }
+
     /// Map the 4 KiB page at `va` to `frame` with leaf `flags`, allocating any missing page-table
     /// pages (zeroed). Returns how many table pages were allocated.
     pub fn map(
@@ -75,7 +109,7 @@ impl PageTable {
             table = if pte.present() {
                 pte.ppn()
             } else {
-                let t = frames.alloc(FrameUse::PageTable(pid))?;
+                let t = frames.alloc_table(pid)?;
                 phys.zero_frame(t);
                 phys.write_pte(addr, Pte::new(t, TABLE_FLAGS));
                 allocated += 1;
@@ -94,44 +128,59 @@ impl PageTable {
         Some(pte)
     }
 
-    /// Free every data frame this table maps and every table page, including the root.
-    /// Returns the number of data frames freed.
-    pub fn destroy(&self, phys: &mut PhysMem, frames: &mut FrameAllocator) -> u64 {
+    /// Free every page-table page, including the root, handing every non-zero leaf entry
+    /// (present mappings and swap entries alike) with its virtual page to `leaf` first: data
+    /// frames and swap slots are the kernel's to release, since a shared frame outlives one
+    /// process's mapping of it.
+    pub fn destroy(
+        &self,
+        phys: &mut PhysMem,
+        frames: &mut FrameAllocator,
+        leaf: &mut dyn FnMut(&mut PhysMem, &mut FrameAllocator, Vpn, Pte),
+    ) {
+        #[allow(clippy::too_many_arguments)]
         fn free_table(
             phys: &mut PhysMem,
             frames: &mut FrameAllocator,
             table: Ppn,
             level: Level,
-        ) -> u64 {
-            let mut data = 0;
+            base: u64,
+            leaf: &mut dyn FnMut(&mut PhysMem, &mut FrameAllocator, Vpn, Pte),
+        ) {
+            let span = 1u64 << level.shift();
             for i in 0..ENTRIES_PER_TABLE as u64 {
                 let addr = PhysAddr(table.base().0 + i * PTE_BYTES);
                 let pte = phys.read_pte(addr);
-                if !pte.present() {
+                if pte.0 == 0 {
                     continue;
                 }
+                let va = base + i * span;
                 match level.next() {
-                    Some(next) if !pte.huge() => data += free_table(phys, frames, pte.ppn(), next),
-                    _ => {
-                        if matches!(frames.use_of(pte.ppn()), FrameUse::Data(_)) {
-                            frames.free(pte.ppn());
-                            phys.zero_frame(pte.ppn());
-                            data += 1;
-                        }
+                    Some(next) if pte.present() && !pte.huge() => {
+                        free_table(phys, frames, pte.ppn(), next, va, leaf)
                     }
+                    Some(_) => {}
+                    None => leaf(phys, frames, VirtAddr(va).vpn(), pte),
                 }
             }
             phys.zero_frame(table);
             frames.free(table);
-            data
         }
-        free_table(phys, frames, self.root, Level::top(self.levels))
+        free_table(phys, frames, self.root, Level::top(self.levels), 0, leaf)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frames::Owner;
+
+    fn owner(va: VirtAddr) -> Owner {
+        Owner::Private {
+            pid: 1,
+            vpn: va.vpn(),
+        }
+    }
 
     #[test]
     fn first_mapping_allocates_three_tables_and_lookup_finds_it() {
@@ -139,7 +188,7 @@ mod tests {
         let mut frames = FrameAllocator::new(64);
         let pt = PageTable::create(&mut phys, &mut frames, 1, 4).unwrap();
         let va = VirtAddr(0x7fff_ffff_e123);
-        let data = frames.alloc(FrameUse::Data(1)).unwrap();
+        let data = frames.alloc_data(owner(va)).unwrap();
         let n = pt
             .map(
                 &mut phys,
@@ -155,7 +204,7 @@ mod tests {
         assert_eq!(pte.ppn(), data);
         assert_eq!(addr.0 & 0xfff, Level::Pt.index(va) * 8);
         // A neighbour in the same 2 MiB region needs no new table.
-        let d2 = frames.alloc(FrameUse::Data(1)).unwrap();
+        let d2 = frames.alloc_data(owner(VirtAddr(va.0 - 0x1000))).unwrap();
         let n2 = pt
             .map(
                 &mut phys,
@@ -168,7 +217,14 @@ mod tests {
             .unwrap();
         assert_eq!(n2, 0);
         assert_eq!(frames.table_count(), 4);
-        assert_eq!(pt.destroy(&mut phys, &mut frames), 2);
+        assert_eq!(pt.missing_tables(&phys, va), 0);
+        assert_eq!(pt.missing_tables(&phys, VirtAddr(0)), 3);
+        let mut leaves = Vec::new();
+        pt.destroy(&mut phys, &mut frames, &mut |_, f, vpn, pte| {
+            leaves.push(vpn);
+            f.free(pte.ppn());
+        });
+        assert_eq!(leaves, vec![VirtAddr(va.0 - 0x1000).vpn(), va.vpn()]);
         assert_eq!(frames.free_count(), 64);
     }
 }

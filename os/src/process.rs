@@ -2,7 +2,7 @@
 
 use crate::segment::Segment;
 use serde::Serialize;
-use vmsim_hw::{Asid, Ppn, VirtAddr};
+use vmsim_hw::{Asid, Cycle, Ppn, VirtAddr};
 
 /// A process identifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -11,8 +11,19 @@ pub struct Pid(pub u32);
 /// A fatal signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Signal {
+    /// An access outside every segment or against a segment's permissions.
     Sigsegv,
+    /// A page that could not be read back from swap.
     Sigbus,
+}
+
+impl Signal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Sigsegv => "SIGSEGV",
+            Signal::Sigbus => "SIGBUS",
+        }
+    }
 }
 
 /// How a process ended.
@@ -24,25 +35,53 @@ pub enum ExitStatus {
         signal: Signal,
         va: VirtAddr,
         reason: String,
+        cycle: Cycle,
     },
+}
+
+impl ExitStatus {
+    /// "running", "exited", or e.g. "SIGSEGV at 0x1000: write to a read-only segment".
+    pub fn describe(&self) -> String {
+        match self {
+            ExitStatus::Running => "running".into(),
+            ExitStatus::Exited => "exited".into(),
+            ExitStatus::Killed {
+                signal, va, reason, ..
+            } => format!("{} at {:#x}: {reason}", signal.as_str(), va.0),
+        }
+    }
+}
+
+/// Per-process kernel counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessStats {
+    pub faults: u64,
+    pub minor_faults: u64,
+    pub major_faults: u64,
+    pub protection_faults: u64,
+    /// Cycles from the trap to the retry (or kill) of this process's faults.
+    pub fault_cycles: u64,
+    pub syscalls: u64,
 }
 
 pub struct Process {
     pub pid: Pid,
     pub asid: Asid,
+    /// Sorted by start, non-overlapping.
     pub segments: Vec<Segment>,
     /// The PTBR (CR3) value: frame of the top-level table.
     pub root: Ppn,
     pub status: ExitStatus,
-    /// Data pages currently mapped.
+    /// Data pages currently mapped by this process (shared ones included).
     pub resident_pages: u64,
-    pub faults: u64,
+    pub stats: ProcessStats,
 }
 
 impl Process {
     /// The segment containing `va`, if any.
     pub fn segment_of(&self, va: VirtAddr) -> Option<&Segment> {
-        self.segments.iter().find(|s| s.contains(va))
+        let i = self.segments.partition_point(|s| s.end <= va);
+        self.segments.get(i).filter(|s| s.contains(va))
     }
     pub fn alive(&self) -> bool {
         self.status == ExitStatus::Running

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use vmsim_hw::ConfigError as HwConfigError;
 use vmsim_hw::core::TlbsConfig;
+use vmsim_hw::disk::DiskConfig;
+use vmsim_hw::dma::DmaConfig;
 use vmsim_hw::dram::DramConfig;
 use vmsim_hw::memsys::CachesConfig;
 use vmsim_hw::walker::WalkerConfig;
@@ -101,6 +103,10 @@ pub struct Config {
     pub caches: CachesConfig,
     pub dram: DramConfig,
     pub os: OsConfig,
+    /// The swap disk (`[disk]`): preset "nvme", "sata_ssd" or "hdd", and overrides.
+    pub disk: DiskConfig,
+    /// The DMA engine (`[dma]`).
+    pub dma: DmaConfig,
     pub workload: WorkloadConfig,
     pub engine: EngineConfig,
     pub output: OutputConfig,
@@ -116,6 +122,8 @@ impl Default for Config {
             caches: CachesConfig::default(),
             dram: DramConfig::default(),
             os: OsConfig::default(),
+            disk: DiskConfig::default(),
+            dma: DmaConfig::default(),
             workload: default_workload(),
             engine: EngineConfig::default(),
             output: OutputConfig::default(),
@@ -159,6 +167,8 @@ impl Config {
         self.caches.validate()?;
         self.dram.validate()?;
         self.os.validate().map_err(ConfigError::Os)?;
+        self.disk.validate()?;
+        self.dma.validate()?;
         self.workload.validate()?;
         if self.engine.watchdog_cycles == 0 {
             return Err(ConfigError::Key {

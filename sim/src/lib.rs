@@ -2,6 +2,7 @@
 //! statistics and output files.
 
 pub mod config;
+pub mod device;
 pub mod histogram;
 pub mod output;
 pub mod probe;

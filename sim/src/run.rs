@@ -4,14 +4,13 @@ use crate::config::Config;
 use crate::output::OutputFiles;
 use crate::probe::Window;
 use crate::stats::SystemStats;
-use crate::system::{Observer, SimError, System, trace_segments};
+use crate::system::{Kill, Observer, SimError, System, trace_segments};
 use crate::workload;
 use std::path::Path;
-use vmsim_hw::Cycle;
 use vmsim_hw::core::AccessDone;
 use vmsim_hw::probe::Probe;
 use vmsim_hw::walker::WalkRecord;
-use vmsim_os::{FaultResolution, Pid};
+use vmsim_os::Pid;
 
 /// What a run produced.
 pub struct RunOutput {
@@ -113,20 +112,17 @@ impl Observer for Tee<'_> {
         }
         self.extra.on_walk(pid, w);
     }
-    fn on_kill(&mut self, res: &FaultResolution, cycle: Cycle) {
-        if let FaultResolution::Killed {
-            pid,
-            signal,
-            va,
-            reason,
-            ..
-        } = res
-        {
-            self.kills.push((
-                cycle.0,
-                format!("pid {} killed by {signal:?} at {va}: {reason}", pid.0),
-            ));
-        }
-        self.extra.on_kill(res, cycle);
+    fn on_kill(&mut self, k: &Kill) {
+        self.kills.push((
+            k.cycle.0,
+            format!(
+                "pid {} killed by {} at {}: {}",
+                k.pid.0,
+                k.signal.as_str(),
+                k.va,
+                k.reason
+            ),
+        ));
+        self.extra.on_kill(k);
     }
 }

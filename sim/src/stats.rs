@@ -3,10 +3,12 @@
 //! the same configuration and seed.
 
 use crate::histogram::LatencySummary;
-use crate::system::System;
+use crate::system::{IntegrityStats, System};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use vmsim_hw::cache::CacheStats;
+use vmsim_hw::disk::DiskStats;
+use vmsim_hw::dma::DmaStats;
 use vmsim_hw::dram::DramStats;
 use vmsim_hw::pwc::PwcStats;
 
@@ -45,6 +47,8 @@ pub struct FaultSection {
     pub major: u64,
     pub protection: u64,
     pub segv_kills: u64,
+    /// Processes killed with SIGBUS (a page lost on the swap device).
+    pub bus_kills: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -54,6 +58,16 @@ pub struct OsSection {
     pub evictions: u64,
     pub swap_ins: u64,
     pub swap_outs: u64,
+    /// Windows of `os.thrashing_window` cycles in which fault service took more than
+    /// `os.thrashing_threshold` of the cycles.
+    pub thrashing_windows: u64,
+    /// Swap writes that failed (their pages are lost), and swap-ins whose content differed from
+    /// what was written (always 0 unless the model is broken).
+    pub swap_write_errors: u64,
+    pub swap_integrity_errors: u64,
+    /// Swap slots in use at the end.
+    pub swap_slots_used: u64,
+    pub syscalls: u64,
     pub frames: u64,
     pub frames_free: u64,
     pub data_pages: u64,
@@ -78,16 +92,40 @@ pub struct CoreSection {
     pub data_cycles: u64,
 }
 
+/// One process (`processes` in stats.json).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DmaSection {
-    /// This machine has no DMA engine in use yet: no transfers.
-    pub transfers: u64,
+pub struct ProcessSection {
+    pub pid: u32,
+    pub name: String,
+    pub accesses: u64,
+    pub instructions: u64,
+    pub walks: u64,
+    pub faults: u64,
+    pub minor_faults: u64,
+    pub major_faults: u64,
+    pub protection_faults: u64,
+    pub syscalls: u64,
+    /// Cycles its accesses stalled on translation, and the share of its cycles on the core.
+    pub translation_cycles: u64,
+    pub translation_share: f64,
+    /// Of those, cycles beyond an L1 TLB hit (L2 lookups, walks, faults): the TLB miss cost.
+    pub tlb_miss_cycles: u64,
+    pub tlb_miss_share: f64,
+    /// Cycles from trap to reply of its faults.
+    pub fault_cycles: u64,
+    /// Cycles it held the core.
+    pub core_cycles: u64,
+    pub resident_pages: u64,
+    /// "running", "exited", or e.g. "SIGSEGV at 0x1000: write to a read-only segment".
+    pub exit: String,
 }
 
+/// A device (`devices` in stats.json).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DiskSection {
-    pub reads: u64,
-    pub writes: u64,
+pub struct DeviceSection {
+    pub pid: u32,
+    pub bursts: u64,
+    pub delivered: u64,
 }
 
 /// The whole of `stats.json`.
@@ -102,8 +140,11 @@ pub struct SystemStats {
     pub dram: DramStats,
     pub caches: BTreeMap<&'static str, CacheStats>,
     pub core: CoreSection,
-    pub dma: DmaSection,
-    pub disk: DiskSection,
+    pub dma: DmaStats,
+    pub disk: DiskStats,
+    pub integrity: IntegrityStats,
+    pub processes: Vec<ProcessSection>,
+    pub devices: Vec<DeviceSection>,
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -163,13 +204,19 @@ impl SystemStats {
                 major: os.major_faults,
                 protection: os.protection_faults,
                 segv_kills: os.segv_kills,
+                bus_kills: os.bus_kills,
             },
             os: OsSection {
-                context_switches: 0,
-                tlb_flushes: 0,
-                evictions: 0,
-                swap_ins: 0,
-                swap_outs: 0,
+                context_switches: os.context_switches,
+                tlb_flushes: os.tlb_flushes,
+                evictions: os.evictions,
+                swap_ins: os.swap_ins,
+                swap_outs: os.swap_outs,
+                thrashing_windows: os.thrashing_windows,
+                swap_write_errors: os.swap_write_errors,
+                swap_integrity_errors: os.swap_integrity_errors,
+                swap_slots_used: sys.kernel.swap().used(),
+                syscalls: os.syscalls,
                 frames: frames.total(),
                 frames_free: frames.free_count(),
                 data_pages: frames.data_count(),
@@ -188,11 +235,45 @@ impl SystemStats {
                 fault_cycles: core.fault_cycles,
                 data_cycles: core.data_cycles,
             },
-            dma: DmaSection { transfers: 0 },
-            disk: DiskSection {
-                reads: 0,
-                writes: 0,
-            },
+            dma: sys.dma.stats().clone(),
+            disk: sys.disk.stats().clone(),
+            integrity: sys.integrity().clone(),
+            processes: sys
+                .process_stats()
+                .map(|(pid, name, r)| {
+                    let k = sys.kernel.process(pid);
+                    let ks = k.map(|p| p.stats.clone()).unwrap_or_default();
+                    ProcessSection {
+                        pid: pid.0,
+                        name: name.to_string(),
+                        accesses: r.accesses,
+                        instructions: r.instructions,
+                        walks: r.walks,
+                        faults: ks.faults,
+                        minor_faults: ks.minor_faults,
+                        major_faults: ks.major_faults,
+                        protection_faults: ks.protection_faults,
+                        syscalls: ks.syscalls,
+                        translation_cycles: r.translation_cycles,
+                        translation_share: ratio(r.translation_cycles, r.core_cycles),
+                        tlb_miss_cycles: r.tlb_miss_cycles,
+                        tlb_miss_share: ratio(r.tlb_miss_cycles, r.core_cycles),
+                        fault_cycles: ks.fault_cycles,
+                        core_cycles: r.core_cycles,
+                        resident_pages: k.map_or(0, |p| p.resident_pages),
+                        exit: k.map_or_else(String::new, |p| p.status.describe()),
+                    }
+                })
+                .collect(),
+            devices: sys
+                .devices()
+                .iter()
+                .map(|d| DeviceSection {
+                    pid: d.spec.pid.0,
+                    bursts: d.spec.bursts,
+                    delivered: d.delivered,
+                })
+                .collect(),
         }
     }
 

@@ -1,23 +1,37 @@
-//! The System: wires the hardware (core with its TLBs, walkers, caches and DRAM) to the kernel
-//! and runs a workload through it.
+//! The System: wires the hardware (core with its TLBs, walkers, caches and DRAM, the DMA engine
+//! and the disk, devices) to the kernel and runs the processes' workloads through it.
 //!
-//! The run loop is the engine: each step it ticks every component in a fixed order at cycle
-//! `now`, then jumps to the earliest cycle at which any component has work (`skip_idle`), or to
-//! `now + 1`. Messages between components are stamped at least one cycle ahead, so the order of
-//! ticks within a cycle cannot change results, and skipping gives exactly what ticking gives.
-//! The kernel is serviced here: a fault the core raised reaches it on the trap port, and its reply
-//! goes back stamped with the cycles the handler costs.
+//! The run loop is the engine: each step it ticks every component whose next event is due at
+//! cycle `now`, then jumps to the earliest cycle at which any component has work (`skip_idle`),
+//! or to `now + 1`. Messages between components are stamped at least one cycle ahead, so the
+//! order of ticks within a cycle cannot change results, and skipping gives exactly what ticking
+//! gives.
+//!
+//! The kernel is serviced here, as interrupts and traps are on a real machine: a fault the core
+//! raised reaches it on the trap port; DMA and disk completions reach it as interrupts; its
+//! replies go back to the core stamped with the cycle the handler finishes; the I/O it queues
+//! is submitted to the DMA engine and the disk as they accept it. At access boundaries the run
+//! loop plays the scheduler's part: a process whose time slice is over, that finished or that
+//! was killed gives the core to the next (a context switch), and a process's timed system calls
+//! run when it reaches them.
 
 use crate::config::Config;
+use crate::device::{DeviceSpec, Nic};
 use crate::probe::Window;
 use crate::workload::{Record, Workload, WorkloadError};
 use thiserror::Error;
 use vmsim_hw::core::{Access, AccessDone, Core, CorePorts, TrapPorts, TrapReply};
+use vmsim_hw::disk::Disk;
+use vmsim_hw::dma::DmaEngine;
 use vmsim_hw::memory::PhysMem;
 use vmsim_hw::memsys::{MemPorts, MemorySystem};
 use vmsim_hw::walker::{WalkPorts, WalkRecord, Walkers};
-use vmsim_hw::{Cycle, VirtAddr};
-use vmsim_os::{FaultResolution, Kernel, OsError, Pid, Segment, SegmentKind, SegmentPerms};
+use vmsim_hw::{AccessKind, Asid, Cycle, Cycles, PhysAddr, Ppn, VirtAddr, Vpn};
+use vmsim_os::syscall::VaRange;
+use vmsim_os::{
+    IoRequest, Kernel, Mmu, OsError, Pid, ReplyAction, Scheduler, Segment, SegmentKind,
+    SegmentPerms, Signal,
+};
 
 /// Errors that end a run.
 #[derive(Debug, Error)]
@@ -38,11 +52,21 @@ pub enum SimError {
     Watchdog { cycles: u64, now: u64, dump: String },
 }
 
+/// A process killed during the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kill {
+    pub cycle: Cycle,
+    pub pid: Pid,
+    pub signal: Signal,
+    pub va: VirtAddr,
+    pub reason: String,
+}
+
 /// What a run reports as it goes: every completed access and walk, and kills.
 pub trait Observer {
     fn on_access(&mut self, _pid: Pid, _a: &AccessDone) {}
     fn on_walk(&mut self, _pid: Pid, _w: &WalkRecord) {}
-    fn on_kill(&mut self, _res: &FaultResolution, _cycle: Cycle) {}
+    fn on_kill(&mut self, _kill: &Kill) {}
 }
 
 /// An observer that ignores everything.
@@ -56,6 +80,72 @@ pub struct EngineStats {
     pub steps: u64,
 }
 
+/// A timed system call of a process.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Syscall {
+    Mmap(Segment),
+    Munmap {
+        start: VirtAddr,
+        len: u64,
+    },
+    Mprotect {
+        start: VirtAddr,
+        len: u64,
+        perms: SegmentPerms,
+    },
+}
+
+/// A system call made once the process has completed `after` accesses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyscallEvent {
+    pub after: u64,
+    pub call: Syscall,
+}
+
+/// One process of a run.
+pub struct ProcessSpec {
+    pub name: String,
+    pub segments: Vec<Segment>,
+    pub events: Vec<SyscallEvent>,
+}
+
+/// Data-carrying accesses checked at completion (`integrity` in stats.json).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct IntegrityStats {
+    /// Data-carrying stores written, and loads checked.
+    pub stores: u64,
+    pub loads_checked: u64,
+    /// Loads that found another value than the last one stored there.
+    pub errors: u64,
+    /// The first error, described.
+    pub first_error: Option<String>,
+}
+
+/// Per-process counters the run loop keeps (the kernel keeps the fault side).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProcRunStats {
+    pub accesses: u64,
+    pub instructions: u64,
+    pub walks: u64,
+    /// Cycles the process's accesses stalled on translation (TLB lookups, walks, faults).
+    pub translation_cycles: u64,
+    /// Of those, cycles beyond an L1 TLB hit: L2 lookups, walks and faults.
+    pub tlb_miss_cycles: u64,
+    /// Cycles the process held the core: from dispatch to switch-away or end.
+    pub core_cycles: u64,
+    pub syscalls: u64,
+}
+
+struct Proc {
+    pid: Pid,
+    name: String,
+    feed: Feed,
+    events: std::collections::VecDeque<SyscallEvent>,
+    /// The workload has no more records (or the process was killed).
+    done: bool,
+    stats: ProcRunStats,
+}
+
 /// The simulated machine.
 pub struct System {
     pub cfg: Config,
@@ -64,15 +154,29 @@ pub struct System {
     pub mem: MemorySystem,
     pub phys: PhysMem,
     pub kernel: Kernel,
+    pub dma: DmaEngine,
+    pub disk: Disk,
     walk_ports: WalkPorts,
     mem_ports: MemPorts,
     trap_ports: TrapPorts,
-    pid: Pid,
+    procs: Vec<Proc>,
+    sched: Scheduler,
+    /// Index (pid - 1) of the process on the core.
+    current: Option<usize>,
+    /// The process whose context the core holds.
+    loaded: Option<Pid>,
+    dispatched_at: Cycle,
+    nics: Vec<Nic>,
     now: Cycle,
     pub engine: EngineStats,
     walk_latency: crate::histogram::Histogram,
     last_end: Cycle,
     sampler: Option<crate::probe::Sampler>,
+    /// The data of the access in flight (a data-carrying access's value).
+    inflight_data: Option<u64>,
+    touches: bool,
+    integrity: IntegrityStats,
+    kills: Vec<Kill>,
 }
 
 /// The address space of a trace process: one user read-write-execute segment over the whole
@@ -86,18 +190,81 @@ pub fn trace_segments() -> Vec<Segment> {
     }]
 }
 
+/// The core's translation caches, as the kernel drives them.
+struct CoreMmu<'a> {
+    core: &'a mut Core,
+    walkers: &'a mut Walkers,
+}
+
+impl Mmu for CoreMmu<'_> {
+    fn invalidate_page(&mut self, asid: Asid, vpn: Vpn) {
+        // `invlpg` also drops the paging-structure-cache entries used for the address.
+        self.core.invalidate_page(asid, vpn);
+        self.walkers.pwc_mut().invalidate_va(asid, vpn.base());
+    }
+    fn invalidate_asid(&mut self, asid: Asid) {
+        self.core.flush_asid(asid);
+        self.walkers.pwc_mut().invalidate_asid(asid);
+    }
+    fn flush_non_global(&mut self) {
+        self.core.flush_non_global();
+        self.walkers.pwc_mut().invalidate_all();
+    }
+}
+
+macro_rules! mmu {
+    ($s:expr) => {
+        &mut CoreMmu {
+            core: &mut $s.core,
+            walkers: &mut $s.walkers,
+        }
+    };
+}
+
 impl System {
-    /// Build the machine from a validated configuration, with one process owning `segments`.
+    /// Build the machine from a validated configuration, with one process owning `segments`
+    /// (the trace and single-workload runs).
     pub fn new(cfg: &Config, segments: Vec<Segment>) -> Result<System, SimError> {
+        System::with_processes(
+            cfg,
+            vec![ProcessSpec {
+                name: "main".into(),
+                segments,
+                events: Vec::new(),
+            }],
+            Vec::new(),
+        )
+    }
+
+    /// Build the machine with these processes (pids 1, 2, ... in order) and devices.
+    pub fn with_processes(
+        cfg: &Config,
+        specs: Vec<ProcessSpec>,
+        devices: Vec<DeviceSpec>,
+    ) -> Result<System, SimError> {
         cfg.validate()?;
         let seed = cfg.seed;
+        let cerr = crate::config::ConfigError::from;
         let mut phys = PhysMem::new(cfg.os.frames);
-        let mut kernel = Kernel::new(&cfg.os, cfg.walker.levels)?;
-        let pid = kernel.spawn(&mut phys, segments)?;
-        let proc = kernel.process(pid).expect("just spawned");
-        let mut core = Core::new(&cfg.tlb, seed).map_err(crate::config::ConfigError::from)?;
-        core.set_context(proc.asid, proc.root, true);
-        let walkers = Walkers::new(&cfg.walker, seed).map_err(crate::config::ConfigError::from)?;
+        let mut kernel = Kernel::new(&cfg.os, cfg.walker.levels, cfg.disk.capacity_blocks, seed)?;
+        let mut sched = Scheduler::new(cfg.os.time_slice);
+        let mut procs = Vec::new();
+        for spec in specs {
+            let pid = kernel.spawn(&mut phys, spec.segments)?;
+            sched.admit(pid);
+            let mut events: Vec<_> = spec.events;
+            events.sort_by_key(|e| e.after);
+            procs.push(Proc {
+                pid,
+                name: spec.name,
+                feed: Feed::new(),
+                events: events.into(),
+                done: false,
+                stats: ProcRunStats::default(),
+            });
+        }
+        let core = Core::new(&cfg.tlb, seed).map_err(cerr)?;
+        let walkers = Walkers::new(&cfg.walker, seed).map_err(cerr)?;
         let mem = MemorySystem::new(
             &cfg.caches,
             cfg.walker.through_caches,
@@ -105,9 +272,12 @@ impl System {
             cfg.core.freq_ghz,
             seed,
         )
-        .map_err(crate::config::ConfigError::from)?;
+        .map_err(cerr)?;
+        let dma = DmaEngine::new(&cfg.dma, cfg.core.freq_ghz).map_err(cerr)?;
+        let disk = Disk::new(&cfg.disk, cfg.core.freq_ghz, seed).map_err(cerr)?;
         // Every requester's outstanding requests fit its response port.
         let port_cap = 4 * (cfg.walker.walkers + 2) + 8;
+        let touches = kernel.wants_touches();
         Ok(System {
             cfg: cfg.clone(),
             core,
@@ -115,15 +285,30 @@ impl System {
             mem,
             phys,
             kernel,
+            dma,
+            disk,
             walk_ports: WalkPorts::new(cfg.walker.queue.max(cfg.walker.walkers)),
-            mem_ports: MemPorts::new(port_cap),
+            mem_ports: MemPorts::with_dma(port_cap, cfg.dma.max_outstanding),
             trap_ports: TrapPorts::new(),
-            pid,
+            procs,
+            sched,
+            current: None,
+            loaded: None,
+            dispatched_at: Cycle(0),
+            nics: devices
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| Nic::new(i, d))
+                .collect(),
             now: Cycle(0),
             engine: EngineStats::default(),
             walk_latency: Default::default(),
             last_end: Cycle(0),
             sampler: None,
+            inflight_data: None,
+            touches,
+            integrity: IntegrityStats::default(),
+            kills: Vec::new(),
         })
     }
 
@@ -166,10 +351,11 @@ impl System {
     }
 
     fn os_probe(&self) -> OsProbe {
+        let s = self.kernel.stats();
         OsProbe {
-            faults: self.kernel.stats().minor_faults + self.kernel.stats().major_faults,
-            in_handler: !self.trap_ports.reply.is_empty(),
-            kills: self.kernel.stats().segv_kills,
+            faults: s.minor_faults + s.major_faults,
+            in_handler: self.kernel.faults_pending() > 0 || !self.trap_ports.reply.is_empty(),
+            kills: s.segv_kills,
         }
     }
 
@@ -194,27 +380,38 @@ impl System {
     pub fn now(&self) -> Cycle {
         self.now
     }
+    /// The first process's pid (the only one of a single-workload run).
     pub fn pid(&self) -> Pid {
-        self.pid
+        self.procs.first().map_or(Pid(1), |p| p.pid)
     }
 
-    /// Run `workload` to the end (or until its process is killed).
+    /// Run `workload` as the only process's (pid 1) to the end, or until it is killed.
+    pub fn run(
+        &mut self,
+        workload: &mut dyn Workload,
+        obs: &mut dyn Observer,
+    ) -> Result<(), SimError> {
+        self.run_all(&mut [workload], obs)
+    }
+
+    /// Run every process, `workloads[i]` being process i + 1's, until all have finished or
+    /// been killed.
     ///
     /// With `skip_idle`, a step ticks only the components whose next event is due, and when the
     /// core finishes an access on its L1 paths before any other component has work, it starts
     /// the next access at once: exactly what stepping to that cycle would do, as every message
     /// is stamped at least one cycle ahead. Without `skip_idle` every component is ticked every
     /// cycle: the reference the skipping mode is tested against.
-    pub fn run(
+    pub fn run_all(
         &mut self,
-        workload: &mut dyn Workload,
+        workloads: &mut [&mut dyn Workload],
         obs: &mut dyn Observer,
     ) -> Result<(), SimError> {
-        let mut feed = Feed {
-            buf: Vec::with_capacity(4096),
-            idx: 0,
-            exhausted: false,
-        };
+        assert_eq!(
+            workloads.len(),
+            self.procs.len(),
+            "one workload per process"
+        );
         let skip = self.cfg.engine.skip_idle;
         let watchdog = self.cfg.engine.watchdog_cycles;
         let mut last_progress = self.now;
@@ -225,6 +422,7 @@ impl System {
         let mut next_walkers = NEVER;
         let mut next_mem = NEVER;
         let mut next_trap = NEVER;
+        let mut next_io = NEVER;
         let due = |next: Cycle, now: Cycle| !skip || next <= now;
         loop {
             let now = self.now;
@@ -244,28 +442,38 @@ impl System {
             if due(next_mem, now) {
                 progress |= self.mem.tick(now, &mut self.mem_ports);
             }
-            if due(next_trap, now) {
-                progress |= self.service_traps(now, obs)?;
+            if due(next_io, now) {
+                progress |= self.tick_io(now)?;
             }
-            // Feed the core; while it completes accesses on its L1 paths before anything else is
-            // due, keep feeding it.
-            if self.core.wants_access(self.now) {
+            if due(next_trap, now) {
+                progress |= self.service_traps(now)?;
+            }
+            progress |= self.deliver_replies(obs);
+            // At an access boundary: switch processes, run system calls, then feed the core;
+            // while it completes accesses on its L1 paths before anything else is due, keep
+            // feeding it.
+            if self.core.is_idle() && self.core.ready_at() <= self.now {
+                progress |= self.boundary()?;
                 next_walkers = or_never(self.walkers.next_event(&self.walk_ports, &self.mem_ports));
             }
-            while self.core.wants_access(self.now) && !feed.exhausted {
-                let Some(acc) = feed.next(workload)? else {
+            while self.core.wants_access(self.now) {
+                let Some(i) = self.current else { break };
+                if self.sched.expired(self.now)
+                    || self.procs[i]
+                        .events
+                        .front()
+                        .is_some_and(|e| e.after <= self.procs[i].stats.accesses)
+                {
+                    progress |= self.boundary()?;
+                    break;
+                }
+                let Some(rec) = self.procs[i].feed.next(&mut *workloads[i])? else {
+                    progress |= self.boundary()?;
                     break;
                 };
                 let t = self.now;
-                let mut ports = CorePorts {
-                    walk: &mut self.walk_ports,
-                    mem: &mut self.mem_ports,
-                    trap: &mut self.trap_ports,
-                };
-                self.core
-                    .begin(t, acc, &mut self.phys, &mut self.mem, &mut ports);
+                self.begin(t, i, &rec, obs);
                 progress = true;
-                self.drain_core(obs);
                 let r = self.core.ready_at();
                 if !skip
                     || !self.core.is_idle()
@@ -276,25 +484,17 @@ impl System {
                 // The access may have posted a write (a D-bit update) to memory.
                 let others = next_walkers
                     .min(or_never(self.mem.next_event(&self.mem_ports)))
-                    .min(or_never(self.trap_ports.fault.next_ready()));
+                    .min(or_never(self.trap_ports.fault.next_ready()))
+                    .min(next_io);
                 if others <= r {
                     break;
                 }
                 self.now = r;
                 self.engine.steps += 1;
             }
-            if self.core.killed() {
-                feed.exhausted = true;
-            }
             let now = self.now;
-            if progress {
+            if progress || self.io_busy() {
                 last_progress = now;
-            }
-            if feed.exhausted && self.core.is_idle() {
-                if self.sampler.is_some() {
-                    self.sample(now, None);
-                }
-                break;
             }
             // Whatever the core sent while being fed is due later than now.
             next_walkers = or_never(self.walkers.next_event(&self.walk_ports, &self.mem_ports));
@@ -304,8 +504,21 @@ impl System {
                 &self.mem_ports,
                 &self.trap_ports,
             ));
+            if self.current.is_none() && self.core.is_idle() {
+                // Nothing to run now: the core only wakes for a reply or a new dispatch.
+                next_core = if self.sched.waiting() > 0 {
+                    Cycle(now.0 + 1)
+                } else {
+                    NEVER
+                };
+            }
             next_trap = or_never(self.trap_ports.fault.next_ready());
-            let n = next_core.min(next_walkers).min(next_mem).min(next_trap);
+            next_io = self.next_io_event();
+            let n = next_core
+                .min(next_walkers)
+                .min(next_mem)
+                .min(next_trap)
+                .min(next_io);
             if n == NEVER {
                 if self.sampler.is_some() {
                     self.sample(now, None);
@@ -330,8 +543,122 @@ impl System {
             self.now = step;
         }
         self.mem.settle(self.now);
-        self.kernel.exit(self.pid);
+        if let Some(i) = self.current.take() {
+            self.procs[i].stats.core_cycles += (self.now - self.dispatched_at).0;
+        }
+        self.kernel.finish(self.last_end);
         Ok(())
+    }
+
+    /// Start access `rec` of process `i` at `t`.
+    #[inline]
+    fn begin(&mut self, t: Cycle, i: usize, rec: &Record, obs: &mut dyn Observer) {
+        self.inflight_data = rec.data;
+        let p = &mut self.procs[i].stats;
+        p.accesses += 1;
+        p.instructions += rec.instrs as u64;
+        let acc = Access {
+            kind: rec.kind,
+            va: rec.va,
+            size: rec.size,
+            instrs: rec.instrs,
+        };
+        let mut ports = CorePorts {
+            walk: &mut self.walk_ports,
+            mem: &mut self.mem_ports,
+            trap: &mut self.trap_ports,
+        };
+        self.core
+            .begin(t, acc, &mut self.phys, &mut self.mem, &mut ports);
+        self.drain_core(obs);
+    }
+
+    /// The core is between accesses at `now`: retire a finished or killed process, switch
+    /// if its slice is over, run its due system calls. Returns true if anything happened.
+    fn boundary(&mut self) -> Result<bool, SimError> {
+        let now = self.now;
+        let mut acted = false;
+        if let Some(i) = self.current {
+            let p = &mut self.procs[i];
+            if self.core.killed() || p.feed.exhausted {
+                p.done = true;
+            }
+            if p.done {
+                let pid = p.pid;
+                p.stats.core_cycles += (now - self.dispatched_at).0;
+                self.current = None;
+                self.sched.remove_running();
+                self.kernel.exit(pid);
+                if self.procs.iter().any(|q| !q.done) {
+                    self.kernel.reap(&mut self.phys, pid, mmu!(self));
+                }
+                for n in &mut self.nics {
+                    if n.spec.pid == pid {
+                        n.stop();
+                    }
+                }
+                acted = true;
+            }
+        }
+        if let Some(i) = self.current {
+            // Due system calls, one at a time (each delays the core).
+            let accesses = self.procs[i].stats.accesses;
+            if let Some(ev) = self.procs[i].events.front()
+                && ev.after <= accesses
+            {
+                let ev = self.procs[i].events.pop_front().expect("front");
+                let pid = self.procs[i].pid;
+                let cost = self.syscall(now, pid, ev.call)?;
+                self.procs[i].stats.syscalls += 1;
+                self.core.delay(now + cost);
+                return Ok(true);
+            }
+        }
+        if self.current.is_some() && !self.sched.expired(now) {
+            return Ok(acted);
+        }
+        // Switch (or first dispatch).
+        if let Some(i) = self.current.take() {
+            self.procs[i].stats.core_cycles += (now - self.dispatched_at).0;
+        }
+        let Some(pid) = self.sched.pick(now) else {
+            return Ok(acted);
+        };
+        let i = (pid.0 - 1) as usize;
+        let (root, asid, cost) = match self.loaded {
+            // The first dispatch, or the same process again: no switch.
+            None => {
+                let p = self.kernel.process(pid).expect("scheduled pid");
+                (p.root, p.asid, Cycles(0))
+            }
+            Some(l) if l == pid => {
+                let p = self.kernel.process(pid).expect("scheduled pid");
+                (p.root, p.asid, Cycles(0))
+            }
+            Some(_) => self.kernel.context_switch(now, pid, mmu!(self)),
+        };
+        self.core.resume(asid, root, true, now + cost);
+        self.loaded = Some(pid);
+        self.current = Some(i);
+        self.dispatched_at = now;
+        Ok(true)
+    }
+
+    fn syscall(&mut self, now: Cycle, pid: Pid, call: Syscall) -> Result<Cycles, SimError> {
+        let k = &mut self.kernel;
+        let mmu = &mut CoreMmu {
+            core: &mut self.core,
+            walkers: &mut self.walkers,
+        };
+        Ok(match call {
+            Syscall::Mmap(seg) => k.mmap(now, &mut self.phys, pid, seg)?,
+            Syscall::Munmap { start, len } => {
+                k.munmap(now, &mut self.phys, pid, VaRange { start, len }, mmu)?
+            }
+            Syscall::Mprotect { start, len, perms } => {
+                k.mprotect(now, &mut self.phys, pid, VaRange { start, len }, perms, mmu)?
+            }
+        })
     }
 
     /// Tick the core at `now` and report what it completed.
@@ -349,54 +676,222 @@ impl System {
         progress
     }
 
-    /// The kernel's side of the trap port: handle a fault, reply with retry or kill.
-    fn service_traps(&mut self, now: Cycle, obs: &mut dyn Observer) -> Result<bool, SimError> {
+    /// The kernel's side of the trap port: hand a fault to the handler.
+    fn service_traps(&mut self, now: Cycle) -> Result<bool, SimError> {
         let Some(fault) = self.trap_ports.fault.recv(now) else {
             return Ok(false);
         };
-        let res = self.kernel.handle_fault(&mut self.phys, &fault)?;
-        let (reply, cost) = match &res {
-            FaultResolution::Fixed { kind, cost } => (TrapReply::Retry(*kind), *cost),
-            FaultResolution::Killed { asid, cost, .. } => {
-                // A dead address space: drop every translation tagged with it.
-                self.core.flush_asid(*asid);
-                self.walkers.pwc_mut().invalidate_asid(*asid);
-                obs.on_kill(&res, now);
-                let kind = vmsim_hw::core::FaultKind::Segv;
-                (TrapReply::Kill(kind), *cost)
-            }
+        let mmu = &mut CoreMmu {
+            core: &mut self.core,
+            walkers: &mut self.walkers,
         };
-        let ready = now + cost.max(vmsim_hw::Cycles(1));
-        self.core.add_fault_cycles(ready - now);
-        if self.trap_ports.reply.try_send(ready, reply).is_err() {
-            unreachable!("trap reply port full with one trap outstanding");
-        }
+        self.kernel.handle_fault(now, &mut self.phys, &fault, mmu)?;
+        self.submit_io(now);
         Ok(true)
+    }
+
+    /// Send the kernel's fault replies to the core.
+    fn deliver_replies(&mut self, obs: &mut dyn Observer) -> bool {
+        let mut any = false;
+        while let Some(r) = self.kernel.take_reply() {
+            any = true;
+            let ready = r.ready.max(Cycle(self.now.0 + 1));
+            let reply = match r.action {
+                ReplyAction::Retry(kind) => TrapReply::Retry(kind),
+                ReplyAction::Kill {
+                    kind,
+                    signal,
+                    va,
+                    reason,
+                } => {
+                    let k = Kill {
+                        cycle: r.trap,
+                        pid: r.pid,
+                        signal,
+                        va,
+                        reason,
+                    };
+                    obs.on_kill(&k);
+                    self.kills.push(k);
+                    TrapReply::Kill(kind)
+                }
+            };
+            self.core.add_fault_cycles(ready - r.trap);
+            if self.trap_ports.reply.try_send(ready, reply).is_err() {
+                unreachable!("trap reply port full with one trap outstanding");
+            }
+        }
+        any
+    }
+
+    /// Tick the DMA engine and the disk, take their completions (interrupts) and start the
+    /// devices' due bursts.
+    fn tick_io(&mut self, now: Cycle) -> Result<bool, SimError> {
+        let mut progress = self.dma.tick(now, &mut self.phys, &mut self.mem_ports);
+        progress |= self.disk.tick(now);
+        while let Some(c) = self.dma.pop_completion(now) {
+            progress = true;
+            if let Some(d) = Nic::index_of(c.id) {
+                self.nics[d].delivered += 1;
+                continue;
+            }
+            let mmu = &mut CoreMmu {
+                core: &mut self.core,
+                walkers: &mut self.walkers,
+            };
+            self.kernel.on_dma(now, &mut self.phys, c, mmu)?;
+        }
+        while let Some(c) = self.disk.pop_completion(now) {
+            progress = true;
+            let mmu = &mut CoreMmu {
+                core: &mut self.core,
+                walkers: &mut self.walkers,
+            };
+            self.kernel.on_disk(now, &mut self.phys, c, mmu)?;
+        }
+        for n in 0..self.nics.len() {
+            let nic = &self.nics[n];
+            let pt = self.kernel.page_table(nic.spec.pid);
+            let phys = &self.phys;
+            let desc = nic.due(now, |va| {
+                pt.and_then(|pt| pt.lookup(phys, va))
+                    .map(|(_, pte)| pte.ppn())
+            });
+            if let Some(d) = desc {
+                if self.dma.submit(now, d).is_ok() {
+                    self.nics[n].sent(now);
+                    progress = true;
+                }
+            } else if self.nics[n].next_event().is_some_and(|t| t <= now) && pt.is_none() {
+                self.nics[n].stop();
+            }
+        }
+        self.submit_io(now);
+        Ok(progress)
+    }
+
+    /// Submit the kernel's queued I/O, in order, while the devices accept it.
+    fn submit_io(&mut self, now: Cycle) {
+        while let Some(req) = self.kernel.next_io() {
+            let accepted = match req {
+                IoRequest::Dma(_) => self.dma.can_accept(),
+                IoRequest::Disk(_) => self.disk.can_accept(),
+            };
+            if !accepted {
+                break;
+            }
+            match self.kernel.pop_io().expect("peeked") {
+                IoRequest::Dma(d) => {
+                    if self.dma.submit(now, d).is_err() {
+                        unreachable!("the DMA engine refused a descriptor it said it could accept");
+                    }
+                }
+                IoRequest::Disk(r) => {
+                    if self.disk.submit(now, r).is_err() {
+                        unreachable!("the disk refused a request it said it could accept");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next cycle at which the DMA engine, the disk, a completion, a device, or queued
+    /// kernel I/O needs a step.
+    fn next_io_event(&self) -> Cycle {
+        let mut n = or_never(self.dma.next_event(&self.mem_ports))
+            .min(or_never(self.dma.next_completion()))
+            .min(or_never(self.disk.next_event()))
+            .min(or_never(self.disk.next_completion()));
+        for d in &self.nics {
+            n = n.min(or_never(d.next_event()));
+        }
+        if self.kernel.next_io().is_some() {
+            // Waiting for room in a device queue: retried when a completion frees it, which
+            // is an event above; but never later than the next cycle if the queue has room.
+            n = n.min(Cycle(self.now.0 + 1));
+        }
+        n
+    }
+
+    /// Whether I/O is in flight (a disk request can take millions of cycles: not a hang).
+    fn io_busy(&self) -> bool {
+        self.disk.outstanding() > 0 || self.dma.outstanding() > 0
     }
 
     /// Hand completed accesses and walks to the observer.
     #[inline(always)]
     fn drain_core(&mut self, obs: &mut dyn Observer) {
+        let pid = self.current.map_or(Pid(0), |i| self.procs[i].pid);
         if let Some(w) = self.core.take_walk() {
             self.walk_latency.record((w.end - w.start).0);
-            obs.on_walk(self.pid, &w);
+            if let Some(i) = self.current {
+                self.procs[i].stats.walks += 1;
+            }
+            obs.on_walk(pid, &w);
         }
         if let Some(a) = self.core.take_finished() {
             self.last_end = a.end;
-            obs.on_access(self.pid, &a);
+            self.finished(&a);
+            obs.on_access(pid, &a);
+        }
+    }
+
+    /// Per-process accounting, data checks and LRU touches of a completed access.
+    #[inline]
+    fn finished(&mut self, a: &AccessDone) {
+        if let Some(i) = self.current {
+            let p = &mut self.procs[i].stats;
+            p.translation_cycles += a.translation_cycles;
+            let hit = match a.kind {
+                AccessKind::Execute => self.cfg.tlb.l1i.latency,
+                _ => self.cfg.tlb.l1d.latency,
+            };
+            p.tlb_miss_cycles += a.translation_cycles.saturating_sub(hit);
+        }
+        let killed = a.fault >= vmsim_hw::core::FaultKind::Segv;
+        if self.touches && !killed {
+            self.kernel.touch(a.pa.ppn(), a.end);
+        }
+        if let Some(v) = self.inflight_data.take()
+            && !killed
+        {
+            let pa = PhysAddr(a.pa.0 & !7);
+            match a.kind {
+                AccessKind::Write => {
+                    self.phys.write_u64(pa, v);
+                    self.integrity.stores += 1;
+                }
+                AccessKind::Read => {
+                    self.integrity.loads_checked += 1;
+                    let got = self.phys.read_u64(pa);
+                    if got != v {
+                        self.integrity.errors += 1;
+                        if self.integrity.first_error.is_none() {
+                            self.integrity.first_error = Some(format!(
+                                "cycle {}: load at {:#x} (pa {:#x}) found {got:#x}, expected {v:#x}",
+                                a.end.0, a.va.0, pa.0
+                            ));
+                        }
+                    }
+                }
+                AccessKind::Execute => {}
+            }
         }
     }
 
     /// Every component's state, for the watchdog.
     fn dump(&self) -> String {
         format!(
-            "core: idle={} killed={}\nwalkers: {:?}\nmemory: {} outstanding, {} DRAM\ntrap port: {} pending",
+            "core: idle={} killed={}\nwalkers: {:?}\nmemory: {} outstanding, {} DRAM\ntrap port: {} pending\nkernel: {} faults pending\ndma: {} outstanding\ndisk: {} outstanding",
             self.core.is_idle(),
             self.core.killed(),
             self.walkers.states().collect::<Vec<_>>(),
             self.mem.outstanding(),
             self.mem.dram().outstanding(),
-            self.trap_ports.fault.len()
+            self.trap_ports.fault.len(),
+            self.kernel.faults_pending(),
+            self.dma.outstanding(),
+            self.disk.outstanding(),
         )
     }
 
@@ -408,9 +903,32 @@ impl System {
     pub fn walk_latency(&self) -> &crate::histogram::Histogram {
         &self.walk_latency
     }
+    /// Data-carrying access checks.
+    pub fn integrity(&self) -> &IntegrityStats {
+        &self.integrity
+    }
+    /// Processes killed, in order.
+    pub fn kills(&self) -> &[Kill] {
+        &self.kills
+    }
+    /// Each process's pid, name and run-loop counters, in pid order.
+    pub fn process_stats(&self) -> impl Iterator<Item = (Pid, &str, &ProcRunStats)> {
+        self.procs
+            .iter()
+            .map(|p| (p.pid, p.name.as_str(), &p.stats))
+    }
+    /// The devices, with their delivered bursts.
+    pub fn devices(&self) -> &[Nic] {
+        &self.nics
+    }
+    /// The frame mapped at `va` in `pid`'s page table, if present.
+    pub fn frame_of(&self, pid: Pid, va: VirtAddr) -> Option<Ppn> {
+        let pt = self.kernel.page_table(pid)?;
+        pt.lookup(&self.phys, va).map(|(_, pte)| pte.ppn())
+    }
 }
 
-/// The workload's records, handed to the core one at a time.
+/// A process's records, handed to the core one at a time.
 struct Feed {
     buf: Vec<Record>,
     idx: usize,
@@ -418,8 +936,19 @@ struct Feed {
 }
 
 impl Feed {
+    fn new() -> Feed {
+        Feed {
+            buf: Vec::with_capacity(4096),
+            idx: 0,
+            exhausted: false,
+        }
+    }
+
     #[inline]
-    fn next(&mut self, workload: &mut dyn Workload) -> Result<Option<Access>, SimError> {
+    fn next(&mut self, workload: &mut dyn Workload) -> Result<Option<Record>, SimError> {
+        if self.exhausted {
+            return Ok(None);
+        }
         if self.idx == self.buf.len() {
             self.idx = 0;
             if !workload.next_batch(&mut self.buf)? {
@@ -433,12 +962,7 @@ impl Feed {
             return Ok(None);
         };
         self.idx += 1;
-        Ok(Some(Access {
-            kind: r.kind,
-            va: r.va,
-            size: r.size,
-            instrs: r.instrs,
-        }))
+        Ok(Some(*r))
     }
 }
 
