@@ -305,6 +305,12 @@ fn explain(msg: &str) -> String {
             "allowed keys:",
             1,
         )
+    } else if msg.starts_with("missing field") {
+        // serde: "missing field `x`"
+        format!(
+            "{} (required)",
+            msg.replacen("missing field", "missing key", 1)
+        )
     } else if msg.starts_with("unknown variant") {
         msg.replacen("expected one of", "allowed values:", 1)
     } else {
@@ -376,6 +382,12 @@ fn assign(
                 if last {
                     t.insert(k.to_string(), value);
                     return Ok(());
+                }
+                if matches!(steps[n + 1], Step::Index(_)) && !t.contains_key(*k) {
+                    return Err(ConfigError::Key {
+                        key: steps_path(&steps[..=n]),
+                        msg: format!("is not set, so it has no entry to index (no [[{k}]] table)"),
+                    });
                 }
                 t.entry(k.to_string())
                     .or_insert_with(|| toml::Value::Table(toml::Table::new()))

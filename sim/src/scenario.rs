@@ -448,6 +448,12 @@ pub fn validate(processes: &[ProcessConfig], devices: &[DeviceConfig]) -> Result
     }
     for (d, dev) in devices.iter().enumerate() {
         let at = format!("device[{d}]");
+        if processes.is_empty() {
+            return Err(key_err(
+                format!("{at}.process"),
+                "there is no [[process]] for the device to write into",
+            ));
+        }
         if dev.process == 0 || dev.process > processes.len() {
             return Err(key_err(
                 format!("{at}.process"),
@@ -731,7 +737,10 @@ burst_bytes = 512
                 one("{ start = 0x1000, len = 0x1000, lenght = 3 }"),
                 "`process[0].segments[0].lenght`",
             ),
-            (one("{ len = 0x1000 }"), "`process[0].segments[0]`"),
+            (
+                one("{ len = 0x1000 }"),
+                "`process[0].segments[0]`: missing key `start` (required)",
+            ),
         ];
         for (text, key) in cases {
             let e = err(&text);
@@ -898,6 +907,11 @@ burst_bytes = 512
             "process = 1\nsegment_start = 0x10000\nburst_bytes = 4096",
         ))
         .unwrap();
+        let e = err("[[device]]\nprocess = 1\nsegment_start = 0x10000\n");
+        assert!(
+            e.contains("`device[0].process`") && e.contains("no [[process]]"),
+            "{e}"
+        );
         // A one-page segment holds the largest burst.
         let small = one("{ start = 0x10000, len = 0x1000, kind = \"dma\" }");
         build(&format!(
@@ -970,6 +984,12 @@ burst_bytes = 512
             .unwrap()
             .to_string();
         assert!(e.contains("`tlb[0]`"), "{e}");
+        let e = ConfigBuilder::new()
+            .set("process[0].name=x")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("`process`") && e.contains("[[process]]"), "{e}");
         for bad in ["a..b=1", "a[=1", "a[x]=1", "a[1]b=1", "[1]=1"] {
             assert!(ConfigBuilder::new().set(bad).is_err(), "{bad}");
         }
