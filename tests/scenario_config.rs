@@ -331,3 +331,29 @@ fn a_process_trace_that_does_not_exist_names_the_process() {
     );
     assert_eq!(e.lines().count(), 1, "{e}");
 }
+
+#[test]
+fn the_readme_example_scenario_is_valid() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Scenarios\n")
+        .nth(1)
+        .expect("README has a Scenarios section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("\n```").next())
+        .expect("the Scenarios section has a toml example");
+    let c = ConfigBuilder::new()
+        .toml("README.md", example)
+        .unwrap()
+        .build()
+        .unwrap_or_else(|e| panic!("README example: {e}"));
+    assert_eq!(c.process.len(), 2);
+    assert_eq!(c.device.len(), 1);
+    assert_eq!(c.disk.preset, vmsim_hw::disk::DiskPreset::SataSsd);
+    assert!(confined(&c, 0), "the server stays in its heap");
+    assert!(!confined(&c, 1), "the reader runs past its segment");
+    assert_eq!(c.process[0].events.len(), 3);
+}
