@@ -382,7 +382,7 @@ pub fn build(cfg: &WorkloadConfig, seed: u64) -> Result<Box<dyn Workload>, Workl
 
 /// Build the workload of process `pid`. `seed` is the seed of its generator, which draws from
 /// `Xoshiro256PlusPlus::seed_from_u64(seed ^ its own constant)` (a scenario's process uses
-/// the scenario's per-process seed). With `data = true` the generator is wrapped in
+/// [`crate::scenario::process_seed`]). With `data = true` the generator is wrapped in
 /// [`data::DataCarrying`] for `pid`. Validates `cfg` first.
 pub fn build_for(
     cfg: &WorkloadConfig,
