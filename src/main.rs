@@ -58,6 +58,10 @@ struct ConfigArgs {
 struct RunArgs {
     #[command(flatten)]
     cfg: ConfigArgs,
+    /// A scenario: a config file with [[process]] tables (processes, segments, workloads,
+    /// events) and optional [[device]], [disk] and [dma] tables. Layered like --config.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "trace", "workload"])]
+    scenario: Option<PathBuf>,
     /// A memory trace to replay (plain, .gz or .xz).
     #[arg(long, value_name = "FILE", conflicts_with = "workload")]
     trace: Option<PathBuf>,
@@ -104,6 +108,18 @@ struct BenchArgs {
 }
 
 fn build_config(args: &ConfigArgs, extra: &[String]) -> Result<Config> {
+    build_config_with(args, None, extra)
+}
+
+/// The configuration of the layers: defaults, preset, the config or scenario file, `--set`s.
+/// A scenario must describe at least one process, which replace `[workload]`: a top-level
+/// `[workload]` in the file or a `--set workload.*` would be silently unused, so both are
+/// refused.
+fn build_config_with(
+    args: &ConfigArgs,
+    scenario: Option<&Path>,
+    extra: &[String],
+) -> Result<Config> {
     let mut b = ConfigBuilder::new();
     if let Some(p) = &args.preset {
         b = b.preset(p)?;
@@ -113,10 +129,45 @@ fn build_config(args: &ConfigArgs, extra: &[String]) -> Result<Config> {
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         b = b.toml(&path.display().to_string(), &text)?;
     }
+    if let Some(path) = scenario {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read scenario file {name}"))?;
+        b = b.toml(&name, &text)?;
+        if let Ok(table) = text.parse::<toml::Table>()
+            && table.contains_key("workload")
+        {
+            bail!(
+                "{name}: a scenario gives each [[process]] its own workload \
+                 ([process.workload]); move the top-level [workload] there (or load the file \
+                 with --config)"
+            );
+        }
+        if let Some(s) = args
+            .sets
+            .iter()
+            .find(|s| s.trim_start().starts_with("workload."))
+        {
+            bail!(
+                "--set {s}: a scenario's processes have their own workloads; set \
+                 process[N].workload.KEY instead (N from 0)"
+            );
+        }
+    }
     for s in extra.iter().chain(&args.sets) {
         b = b.set(s)?;
     }
-    Ok(b.build()?)
+    let cfg = b.build()?;
+    if let Some(path) = scenario
+        && !cfg.is_scenario()
+    {
+        bail!(
+            "{}: a scenario needs at least one [[process]] table (see README, Scenarios); \
+             load a plain config file with --config",
+            path.display()
+        );
+    }
+    Ok(cfg)
 }
 
 /// A progress bar on stderr, advanced every 64 Ki accesses.
@@ -150,7 +201,7 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     if let Some(w) = &args.workload {
         extra.push(format!("workload.kind={w}"));
     }
-    let cfg = build_config(&args.cfg, &extra)?;
+    let cfg = build_config_with(&args.cfg, args.scenario.as_deref(), &extra)?;
     let bar = if args.quiet {
         None
     } else {

@@ -5,6 +5,9 @@
 //! (`--config FILE`), then `--set key=value` overrides. Every table denies unknown keys; a bad
 //! key or value is reported with its full dotted path and what is allowed. The fully resolved
 //! configuration is written beside the results as `config.toml`.
+//!
+//! A scenario file (`--scenario FILE`) is a config file too: besides these tables it describes
+//! the disk, the DMA engine, `[[process]]`es and `[[device]]`s (see [`crate::scenario`]).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -17,6 +20,7 @@ use vmsim_hw::memsys::CachesConfig;
 use vmsim_hw::walker::WalkerConfig;
 use vmsim_os::{OsConfig, OsError};
 
+use crate::scenario::{DeviceConfig, ProcessConfig};
 use crate::workload::{WorkloadConfig, WorkloadError};
 
 /// A configuration error: one readable line.
@@ -107,9 +111,17 @@ pub struct Config {
     pub disk: DiskConfig,
     /// The DMA engine (`[dma]`).
     pub dma: DmaConfig,
+    /// The workload of a classic run, with no `[[process]]`: one process, pid 1.
     pub workload: WorkloadConfig,
     pub engine: EngineConfig,
     pub output: OutputConfig,
+    /// A scenario's processes (`[[process]]`), pid = position + 1. When there is at least one,
+    /// they replace `[workload]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub process: Vec<ProcessConfig>,
+    /// A scenario's DMA devices (`[[device]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device: Vec<DeviceConfig>,
 }
 
 impl Default for Config {
@@ -127,6 +139,8 @@ impl Default for Config {
             workload: default_workload(),
             engine: EngineConfig::default(),
             output: OutputConfig::default(),
+            process: Vec::new(),
+            device: Vec::new(),
         }
     }
 }
@@ -176,7 +190,13 @@ impl Config {
                 msg: "must be at least 1".into(),
             });
         }
+        crate::scenario::validate(&self.process, &self.device)?;
         Ok(())
+    }
+
+    /// Whether this is a scenario: at least one `[[process]]` (which then replace `[workload]`).
+    pub fn is_scenario(&self) -> bool {
+        !self.process.is_empty()
     }
 
     /// The resolved configuration as TOML.
@@ -231,6 +251,8 @@ impl ConfigBuilder {
 
     /// Apply one `key=value` override. The value is read as TOML (`64`, `true`, `0.5`,
     /// `"lru"`); anything that is not valid TOML is taken as a string, so `policy=lru` works.
+    /// The key is dotted; `[i]` selects entry `i` (0-based) of an array of tables, as in
+    /// `process[0].workload.accesses=1000`.
     pub fn set(mut self, assignment: &str) -> Result<ConfigBuilder, ConfigError> {
         let Some((key, raw)) = assignment.split_once('=') else {
             return Err(ConfigError::Key {
@@ -240,31 +262,22 @@ impl ConfigBuilder {
         };
         let key = key.trim();
         let raw = raw.trim();
-        if key.is_empty() || key.split('.').any(str::is_empty) {
+        let Some(steps) = parse_key(key) else {
             return Err(ConfigError::Key {
                 key: key.into(),
-                msg: "expected a dotted key such as tlb.l1d.entries".into(),
+                msg: "expected a dotted key such as tlb.l1d.entries or \
+                      process[0].workload.accesses"
+                    .into(),
             });
-        }
+        };
         let value = parse_value(raw);
-        let mut table = &mut self.value;
-        let parts: Vec<&str> = key.split('.').collect();
-        for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
-            let entry = table
-                .entry(part.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            table = match entry {
-                toml::Value::Table(t) => t,
-                _ => {
-                    return Err(ConfigError::Key {
-                        key: parts[..=i].join("."),
-                        msg: "is a value, not a table of keys".into(),
-                    });
-                }
-            };
-        }
-        table.insert(parts[parts.len() - 1].to_string(), value);
-        Ok(self)
+        let mut root = toml::Value::Table(std::mem::take(&mut self.value));
+        let result = assign(&mut root, &steps, value);
+        let toml::Value::Table(t) = root else {
+            unreachable!("the root stays a table")
+        };
+        self.value = t;
+        result.map(|()| self)
     }
 
     /// Deserialize and validate.
@@ -292,11 +305,125 @@ fn explain(msg: &str) -> String {
             "allowed keys:",
             1,
         )
+    } else if msg.starts_with("missing field") {
+        // serde: "missing field `x`"
+        format!(
+            "{} (required)",
+            msg.replacen("missing field", "missing key", 1)
+        )
     } else if msg.starts_with("unknown variant") {
         msg.replacen("expected one of", "allowed values:", 1)
     } else {
         msg.to_string()
     }
+}
+
+/// One step of a `--set` key: a table key or an array index.
+#[derive(Debug, PartialEq)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Split `a.b[2].c` into steps; `None` if malformed (an empty part, a bad index).
+fn parse_key(key: &str) -> Option<Vec<Step<'_>>> {
+    let mut steps = Vec::new();
+    for part in key.split('.') {
+        let (name, mut rest) = match part.find('[') {
+            Some(i) => part.split_at(i),
+            None => (part, ""),
+        };
+        if name.is_empty() {
+            return None;
+        }
+        steps.push(Step::Key(name));
+        while !rest.is_empty() {
+            let close = rest.find(']')?;
+            let index = rest.get(1..close)?.parse().ok()?;
+            steps.push(Step::Index(index));
+            rest = &rest[close + 1..];
+            if !rest.is_empty() && !rest.starts_with('[') {
+                return None;
+            }
+        }
+    }
+    Some(steps)
+}
+
+/// The key path of the first `n` steps, for messages: `process[0].workload`.
+fn steps_path(steps: &[Step<'_>]) -> String {
+    let mut s = String::new();
+    for step in steps {
+        match step {
+            Step::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Step::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// Set `value` at `steps` under `root`, creating missing tables (not array entries).
+fn assign(
+    root: &mut toml::Value,
+    steps: &[Step<'_>],
+    value: toml::Value,
+) -> Result<(), ConfigError> {
+    let mut cur = root;
+    for (n, step) in steps.iter().enumerate() {
+        let last = n + 1 == steps.len();
+        let here = || steps_path(&steps[..n]);
+        cur = match (step, cur) {
+            (Step::Key(k), toml::Value::Table(t)) => {
+                if last {
+                    t.insert(k.to_string(), value);
+                    return Ok(());
+                }
+                if matches!(steps[n + 1], Step::Index(_)) && !t.contains_key(*k) {
+                    return Err(ConfigError::Key {
+                        key: steps_path(&steps[..=n]),
+                        msg: format!("is not set, so it has no entry to index (no [[{k}]] table)"),
+                    });
+                }
+                t.entry(k.to_string())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            }
+            (Step::Index(i), toml::Value::Array(a)) => {
+                let len = a.len();
+                let Some(slot) = a.get_mut(*i) else {
+                    return Err(ConfigError::Key {
+                        key: steps_path(&steps[..=n]),
+                        msg: format!("`{}` has {len} entries (indices from 0)", here()),
+                    });
+                };
+                if last {
+                    *slot = value;
+                    return Ok(());
+                }
+                slot
+            }
+            (Step::Index(_), _) => {
+                return Err(ConfigError::Key {
+                    key: steps_path(&steps[..=n]),
+                    msg: format!(
+                        "`{}` is not an array of tables, so it takes no [index]",
+                        here()
+                    ),
+                });
+            }
+            (Step::Key(_), _) => {
+                return Err(ConfigError::Key {
+                    key: here(),
+                    msg: "is a value, not a table of keys".into(),
+                });
+            }
+        };
+    }
+    Ok(())
 }
 
 fn parse_value(raw: &str) -> toml::Value {

@@ -7,6 +7,7 @@ pub mod histogram;
 pub mod output;
 pub mod probe;
 pub mod run;
+pub mod scenario;
 pub mod stats;
 pub mod summary;
 pub mod system;

@@ -5,14 +5,18 @@
 //! zipf, pointer chase). Either way it is consumed through one trait, [`Workload`], in batches
 //! of [`Record`]s, so the run loop pays one virtual call per few thousand accesses.
 //!
-//! - [`WorkloadConfig`] is the `[workload]` table of a config or scenario; [`build`] turns it into
-//!   a `Box<dyn Workload>`.
+//! - [`WorkloadConfig`] is the `[workload]` table of a config or scenario; [`build`] (for the
+//!   single process of a classic run, pid 1) or [`build_for`] (for a scenario's process) turns it
+//!   into a `Box<dyn Workload>`.
+//! - With `data = true` a synthetic generator is wrapped in [`data::DataCarrying`]: its accesses
+//!   carry the values they store or expect to load.
 //! - Traces are parsed on a reader thread ([`reader`]) that hands batches to the simulation over
 //!   a bounded crossbeam channel: memory stays bounded and decompression overlaps simulation.
 //! - Generators ([`synthetic`]) run on the simulation thread and write straight into the batch
 //!   buffer; they allocate nothing per record.
 
 pub mod champsim;
+pub mod data;
 pub mod lackey;
 pub mod reader;
 pub mod synthetic;
@@ -66,6 +70,42 @@ pub enum WorkloadError {
     /// A bad `[workload]` setting; `key` is the full key, e.g. `workload.write_ratio`.
     #[error("config key `{key}`: {msg}")]
     Config { key: String, msg: String },
+    /// An error of the workload of one of a scenario's processes; `process` names it, e.g.
+    /// `process[1] (pid 2, "client")`.
+    #[error("{process}: {source}")]
+    InProcess {
+        process: String,
+        source: Box<WorkloadError>,
+    },
+}
+
+impl WorkloadError {
+    /// This error, as one of the workload of `[[process]]` number `index` (0-based; pid
+    /// `index + 1`), named `name` if it has a name: a config key gets the prefix `process[i].`
+    /// (`process[1].workload.write_ratio`); a trace's I/O or parse error is prefixed with the
+    /// process (`process[1] (pid 2, "client"): t.lackey: No such file or directory`).
+    pub fn in_process(self, index: usize, name: Option<&str>) -> WorkloadError {
+        match self {
+            WorkloadError::Config { key, msg } => WorkloadError::Config {
+                key: format!("process[{index}].{key}"),
+                msg,
+            },
+            e @ WorkloadError::InProcess { .. } => e,
+            e => WorkloadError::InProcess {
+                process: process_label(index, name),
+                source: Box::new(e),
+            },
+        }
+    }
+}
+
+/// How errors name `[[process]]` number `index` (0-based): `process[1] (pid 2, "client")`, or
+/// `process[1] (pid 2)` without a name.
+pub fn process_label(index: usize, name: Option<&str>) -> String {
+    match name {
+        Some(n) => format!("process[{index}] (pid {}, {n:?})", index + 1),
+        None => format!("process[{index}] (pid {})", index + 1),
+    }
 }
 
 /// A source of records, consumed in batches (the run loop asks for the next batch when it has
@@ -190,6 +230,10 @@ pub struct WorkloadConfig {
     pub zipf_s: f64,
     /// Instructions retired with each synthetic access.
     pub instrs_per_access: u32,
+    /// Synthetic only: make every read and write an 8-byte, 8-aligned access carrying data
+    /// (writes the value they store, reads the value they expect; see [`data`]). Not allowed
+    /// with kind = "trace".
+    pub data: bool,
 }
 
 impl Default for WorkloadConfig {
@@ -206,6 +250,7 @@ impl Default for WorkloadConfig {
             write_ratio: 0.25,
             zipf_s: 0.99,
             instrs_per_access: 1,
+            data: false,
         }
     }
 }
@@ -246,6 +291,13 @@ impl WorkloadConfig {
                 ));
             }
             (_, None) => {}
+        }
+        if self.data && self.kind == WorkloadKind::Trace {
+            return Err(config_err(
+                "data",
+                "is for synthetic generators only: a trace's accesses carry no values \
+                 (remove workload.data or pick a synthetic kind)",
+            ));
         }
         if self.pages == 0 {
             return Err(config_err("pages", "must be at least 1"));
@@ -323,11 +375,22 @@ impl WorkloadConfig {
     }
 }
 
-/// Build the workload. `seed` is the run's seed; each generator draws from
-/// `Xoshiro256PlusPlus::seed_from_u64(seed ^ its own constant)`. Validates `cfg` first.
+/// Build the workload of a classic (single-process) run: [`build_for`] with pid 1.
 pub fn build(cfg: &WorkloadConfig, seed: u64) -> Result<Box<dyn Workload>, WorkloadError> {
+    build_for(cfg, seed, 1)
+}
+
+/// Build the workload of process `pid`. `seed` is the seed of its generator, which draws from
+/// `Xoshiro256PlusPlus::seed_from_u64(seed ^ its own constant)` (a scenario's process uses
+/// [`crate::scenario::process_seed`]). With `data = true` the generator is wrapped in
+/// [`data::DataCarrying`] for `pid`. Validates `cfg` first.
+pub fn build_for(
+    cfg: &WorkloadConfig,
+    seed: u64,
+    pid: u32,
+) -> Result<Box<dyn Workload>, WorkloadError> {
     cfg.validate()?;
-    Ok(match cfg.kind {
+    let w: Box<dyn Workload> = match cfg.kind {
         WorkloadKind::Sequential => Box::new(synthetic::Sequential::new(cfg, seed)),
         WorkloadKind::Stride => Box::new(synthetic::Stride::new(cfg, seed)),
         WorkloadKind::Random => Box::new(synthetic::UniformRandom::new(cfg, seed)),
@@ -338,6 +401,11 @@ pub fn build(cfg: &WorkloadConfig, seed: u64) -> Result<Box<dyn Workload>, Workl
             let path = cfg.trace.as_deref().unwrap_or_default();
             open_trace(Path::new(path), cfg.format)?
         }
+    };
+    Ok(if cfg.data {
+        Box::new(data::DataCarrying::new(w, pid))
+    } else {
+        w
     })
 }
 
@@ -384,6 +452,7 @@ mod tests {
         assert_eq!(cfg.write_ratio, 0.25);
         assert_eq!(cfg.zipf_s, 0.99);
         assert_eq!(cfg.instrs_per_access, 1);
+        assert!(!cfg.data);
         cfg.validate().unwrap();
     }
 
@@ -535,6 +604,15 @@ mod tests {
                 },
                 "workload.trace",
             ),
+            (
+                WorkloadConfig {
+                    kind: WorkloadKind::Trace,
+                    trace: Some("x.lackey".into()),
+                    data: true,
+                    ..d()
+                },
+                "workload.data",
+            ),
         ];
         for (cfg, key) in cases {
             let err = cfg.validate().unwrap_err();
@@ -601,6 +679,85 @@ mod tests {
             Err(other) => panic!("expected an I/O error, got {other:?}"),
             Ok(_) => panic!("a missing file must not open"),
         }
+    }
+
+    #[test]
+    fn data_wraps_a_generator_for_its_pid() {
+        let cfg = WorkloadConfig {
+            kind: WorkloadKind::Random,
+            accesses: 200,
+            pages: 4,
+            access_size: 64,
+            write_ratio: 0.5,
+            data: true,
+            ..WorkloadConfig::default()
+        };
+        let plain = WorkloadConfig {
+            data: false,
+            ..cfg.clone()
+        };
+        let batch = |c: &WorkloadConfig, pid| {
+            let mut w = build_for(c, 5, pid).unwrap();
+            let mut buf = Vec::new();
+            assert!(w.next_batch(&mut buf).unwrap());
+            (w.describe(), buf)
+        };
+        let (desc, with) = batch(&cfg, 2);
+        let (_, without) = batch(&plain, 2);
+        assert!(desc.ends_with("carrying data"), "{desc}");
+        let mut last = std::collections::BTreeMap::new();
+        let mut seq = 0;
+        for (d, p) in with.iter().zip(&without) {
+            assert_eq!((d.kind, d.va.0, d.size), (p.kind, p.va.0 & !7, 8));
+            assert_eq!(p.data, None);
+            if d.kind == AccessKind::Write {
+                assert_eq!(d.data, Some(data::value(2, d.va.0, seq)));
+                seq += 1;
+                last.insert(d.va.0, d.data.unwrap());
+            } else {
+                assert_eq!(d.data, Some(last.get(&d.va.0).copied().unwrap_or(0)));
+            }
+        }
+        assert!(seq > 50, "about half the accesses write");
+        // pid 1 is what build() makes.
+        let (_, one) = batch(&cfg, 1);
+        let mut w = build(&cfg, 5).unwrap();
+        let mut buf = Vec::new();
+        w.next_batch(&mut buf).unwrap();
+        assert_eq!(buf, one);
+        assert_ne!(one, with);
+    }
+
+    #[test]
+    fn errors_in_a_process_workload_name_the_process() {
+        let cfg = WorkloadConfig {
+            write_ratio: 2.0,
+            ..WorkloadConfig::default()
+        };
+        let e = build_for(&cfg, 1, 2)
+            .err()
+            .unwrap()
+            .in_process(1, Some("b"));
+        assert_eq!(key_of(e), "process[1].workload.write_ratio");
+        let cfg = WorkloadConfig {
+            kind: WorkloadKind::Trace,
+            trace: Some("/nonexistent/t.lackey".into()),
+            ..WorkloadConfig::default()
+        };
+        let e = build_for(&cfg, 1, 2)
+            .err()
+            .unwrap()
+            .in_process(1, Some("b"));
+        let text = e.to_string();
+        assert!(
+            text.starts_with("process[1] (pid 2, \"b\"): /nonexistent/t.lackey: "),
+            "{text}"
+        );
+        assert_eq!(
+            process_label(0, None),
+            "process[0] (pid 1)",
+            "unnamed processes are named by index and pid"
+        );
     }
 
     #[test]
