@@ -93,8 +93,13 @@ impl Nic {
         })
     }
 
+    /// Bursts submitted so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
     /// The burst due was accepted by the engine at `now`.
-    pub fn sent(&mut self, now: Cycle) {
+    pub fn accepted(&mut self, now: Cycle) {
         self.sent += 1;
         self.next_at = Cycle(now.0 + self.spec.interval);
     }

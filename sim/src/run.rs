@@ -1,12 +1,15 @@
 //! One run from configuration to results: build the workload and the machine, run, collect.
 
 use crate::config::Config;
+use crate::device::DeviceSpec;
 use crate::output::OutputFiles;
 use crate::probe::Window;
 use crate::stats::SystemStats;
-use crate::system::{Kill, Observer, SimError, System, trace_segments};
+use crate::system::{Kill, Observer, ProcessSpec, SimError, SyscallEvent, System, trace_segments};
 use crate::workload;
+use crate::workload::Workload;
 use std::path::Path;
+use vmsim_hw::VirtAddr;
 use vmsim_hw::core::AccessDone;
 use vmsim_hw::probe::Probe;
 use vmsim_hw::walker::WalkRecord;
@@ -52,9 +55,11 @@ pub fn run_with(
     opts: RunOptions,
 ) -> Result<RunOutput, SimError> {
     cfg.validate()?;
-    let mut wl = workload::build(&cfg.workload, cfg.seed)?;
-    let description = wl.describe();
-    let mut sys = System::new(cfg, trace_segments())?;
+    let Built {
+        system: mut sys,
+        mut workloads,
+        description,
+    } = build(cfg)?;
     if let Some(p) = opts.probe {
         sys.attach_probe_window(p, opts.window);
     }
@@ -69,7 +74,11 @@ pub fn run_with(
             extra,
             kills: &mut kills,
         };
-        sys.run(wl.as_mut(), &mut tee)
+        let mut refs: Vec<&mut dyn Workload> = workloads
+            .iter_mut()
+            .map(|w| &mut **w as &mut dyn Workload)
+            .collect();
+        sys.run_all(&mut refs, &mut tee)
     };
     // A failed run drops the probe unfinished: a writer removes its partial file.
     let result = result.and_then(|()| sys.finish_probe().map(drop));
@@ -88,6 +97,81 @@ pub fn run_with(
         kills,
         workload: description,
         engine_steps: sys.engine.steps,
+    })
+}
+
+/// A machine ready to run: its processes' workloads (process i + 1's at index i) and a
+/// description of them.
+pub struct Built {
+    pub system: System,
+    pub workloads: Vec<Box<dyn Workload>>,
+    pub description: String,
+}
+
+/// Build the machine for `cfg`: the scenario's `[[process]]`es and `[[device]]`s, or the classic
+/// single `[workload]` in one trace process.
+pub fn build(cfg: &Config) -> Result<Built, SimError> {
+    if cfg.process.is_empty() {
+        let wl = workload::build(&cfg.workload, cfg.seed)?;
+        let description = wl.describe();
+        let sys = System::new(cfg, trace_segments())?;
+        return Ok(Built {
+            system: sys,
+            workloads: vec![wl],
+            description,
+        });
+    }
+    let mut specs = Vec::new();
+    let mut workloads = Vec::new();
+    let mut parts = Vec::new();
+    for (i, p) in cfg.process.iter().enumerate() {
+        let wl = p.build_workload(i, cfg.seed)?;
+        parts.push(format!(
+            "{}: {}",
+            crate::scenario::label(i, p),
+            wl.describe()
+        ));
+        workloads.push(wl);
+        let mut events: Vec<SyscallEvent> = p
+            .events
+            .iter()
+            .map(|e| SyscallEvent {
+                after: e.after,
+                call: e.syscall(),
+            })
+            .collect();
+        // Ties run in the order listed: the sort is stable.
+        events.sort_by_key(|e| e.after);
+        specs.push(ProcessSpec {
+            name: p.name.clone().unwrap_or_else(|| format!("p{}", i + 1)),
+            segments: p.initial_segments(),
+            events,
+        });
+    }
+    let devices = cfg
+        .device
+        .iter()
+        .map(|d| {
+            let seg = cfg.process[d.process_index()]
+                .segments
+                .iter()
+                .find(|s| s.start == d.segment_start)
+                .expect("validated: the device's segment exists");
+            DeviceSpec {
+                pid: Pid(crate::scenario::pid_of(d.process_index())),
+                start: VirtAddr(d.segment_start),
+                pages: seg.len / vmsim_hw::PAGE_SIZE,
+                burst_bytes: d.burst_bytes,
+                interval: d.interval_cycles,
+                bursts: d.bursts,
+            }
+        })
+        .collect();
+    let sys = System::with_processes(cfg, specs, devices)?;
+    Ok(Built {
+        system: sys,
+        workloads,
+        description: parts.join("; "),
     })
 }
 

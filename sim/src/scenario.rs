@@ -227,10 +227,10 @@ fn default_bursts() -> u64 {
 }
 
 /// A network-card-like device (`[[device]]`) that writes bursts by DMA into a process's `dma`
-/// segment, used as a ring buffer: burst `k` (0-based, `k < bursts`) is submitted at cycle
-/// `(k + 1) * interval_cycles` and writes `burst_bytes` at
-/// `segment_start + (k * burst_bytes) mod ring`, where `ring` is the segment's length rounded
-/// down to a multiple of `burst_bytes`.
+/// segment, used as a ring of one buffer per page (a DMA descriptor starts at a frame's first
+/// byte): burst `k` (0-based, `k < bursts`) is submitted at cycle `(k + 1) * interval_cycles`
+/// (later if the DMA engine's queue is full: the next one follows `interval_cycles` after it)
+/// and writes `burst_bytes` from the start of page `k mod pages` of the segment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceConfig {
@@ -263,12 +263,8 @@ impl DeviceConfig {
 
     /// The first virtual address burst `k` writes, in a segment of `segment_len` bytes.
     pub fn burst_va(&self, k: u64, segment_len: u64) -> VirtAddr {
-        let ring = segment_len - segment_len % self.burst_bytes.max(1);
-        if ring == 0 {
-            // Not a validated device: the burst does not fit.
-            return VirtAddr(self.segment_start);
-        }
-        VirtAddr(self.segment_start + k.wrapping_mul(self.burst_bytes) % ring)
+        let pages = (segment_len / PAGE_SIZE).max(1);
+        VirtAddr(self.segment_start + (k % pages) * PAGE_SIZE)
     }
 }
 
@@ -685,17 +681,10 @@ burst_bytes = 512
         assert_eq!(d.process_index(), 0);
         assert_eq!(d.burst_cycle(0), 5000);
         assert_eq!(d.burst_cycle(2), 15000);
-        // 0x4000 bytes hold 32 bursts of 512.
+        // 0x4000 bytes are a ring of 4 one-page buffers, whatever the burst size.
         assert_eq!(d.burst_va(0, 0x4000), VirtAddr(0x2000_0000));
-        assert_eq!(d.burst_va(31, 0x4000), VirtAddr(0x2000_0000 + 31 * 512));
-        assert_eq!(d.burst_va(32, 0x4000), VirtAddr(0x2000_0000));
-        // 1536-byte bursts: the ring is 0x3c00 bytes (10 bursts) of the 0x4000.
-        let big = DeviceConfig {
-            burst_bytes: 1536,
-            ..d.clone()
-        };
-        assert_eq!(big.burst_va(10, 0x4000), VirtAddr(0x2000_0000));
-        assert_eq!(big.burst_va(9, 0x4000), VirtAddr(0x2000_0000 + 9 * 1536));
+        assert_eq!(d.burst_va(3, 0x4000), VirtAddr(0x2000_3000));
+        assert_eq!(d.burst_va(4, 0x4000), VirtAddr(0x2000_0000));
     }
 
     fn one(segments: &str) -> String {

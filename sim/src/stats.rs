@@ -124,7 +124,9 @@ pub struct ProcessSection {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DeviceSection {
     pub pid: u32,
-    pub bursts: u64,
+    /// Bursts submitted to the DMA engine (a device stops when its process ends), and
+    /// completed.
+    pub sent: u64,
     pub delivered: u64,
 }
 
@@ -270,7 +272,7 @@ impl SystemStats {
                 .iter()
                 .map(|d| DeviceSection {
                     pid: d.spec.pid.0,
-                    bursts: d.spec.bursts,
+                    sent: d.sent(),
                     delivered: d.delivered,
                 })
                 .collect(),

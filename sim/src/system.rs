@@ -18,6 +18,7 @@
 use crate::config::Config;
 use crate::device::{DeviceSpec, Nic};
 use crate::probe::Window;
+pub use crate::scenario::Syscall;
 use crate::workload::{Record, Workload, WorkloadError};
 use thiserror::Error;
 use vmsim_hw::core::{Access, AccessDone, Core, CorePorts, TrapPorts, TrapReply};
@@ -46,6 +47,9 @@ pub enum SimError {
     Output(String),
     #[error("{0}")]
     Probe(#[from] vmsim_hw::probe::ProbeError),
+    /// A kernel invariant broke (checked only with [`System::check_invariants`] on).
+    #[error("kernel invariant violated at cycle {now}: {msg}")]
+    Invariant { now: u64, msg: String },
     #[error(
         "watchdog: no progress for {cycles} cycles at cycle {now} with work outstanding\n{dump}"
     )]
@@ -78,21 +82,6 @@ impl Observer for NoObserver {}
 pub struct EngineStats {
     /// Loop iterations: with `skip_idle`, far fewer than cycles.
     pub steps: u64,
-}
-
-/// A timed system call of a process.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Syscall {
-    Mmap(Segment),
-    Munmap {
-        start: VirtAddr,
-        len: u64,
-    },
-    Mprotect {
-        start: VirtAddr,
-        len: u64,
-        perms: SegmentPerms,
-    },
 }
 
 /// A system call made once the process has completed `after` accesses.
@@ -175,6 +164,9 @@ pub struct System {
     /// The data of the access in flight (a data-carrying access's value).
     inflight_data: Option<u64>,
     touches: bool,
+    /// Check the kernel's invariants after every fault, interrupt and system call (slow; for
+    /// tests).
+    pub check_invariants: bool,
     integrity: IntegrityStats,
     kills: Vec<Kill>,
 }
@@ -307,6 +299,7 @@ impl System {
             sampler: None,
             inflight_data: None,
             touches,
+            check_invariants: false,
             integrity: IntegrityStats::default(),
             kills: Vec::new(),
         })
@@ -447,6 +440,11 @@ impl System {
             }
             if due(next_trap, now) {
                 progress |= self.service_traps(now)?;
+            }
+            if self.check_invariants && progress {
+                self.kernel
+                    .check_invariants(&self.phys)
+                    .map_err(|msg| SimError::Invariant { now: now.0, msg })?;
             }
             progress |= self.deliver_replies(obs);
             // At an access boundary: switch processes, run system calls, then feed the core;
@@ -652,10 +650,12 @@ impl System {
         };
         Ok(match call {
             Syscall::Mmap(seg) => k.mmap(now, &mut self.phys, pid, seg)?,
-            Syscall::Munmap { start, len } => {
+            Syscall::Munmap { start, end } => {
+                let len = end.0 - start.0;
                 k.munmap(now, &mut self.phys, pid, VaRange { start, len }, mmu)?
             }
-            Syscall::Mprotect { start, len, perms } => {
+            Syscall::Mprotect { start, end, perms } => {
+                let len = end.0 - start.0;
                 k.mprotect(now, &mut self.phys, pid, VaRange { start, len }, perms, mmu)?
             }
         })
@@ -759,7 +759,7 @@ impl System {
             });
             if let Some(d) = desc {
                 if self.dma.submit(now, d).is_ok() {
-                    self.nics[n].sent(now);
+                    self.nics[n].accepted(now);
                     progress = true;
                 }
             } else if self.nics[n].next_event().is_some_and(|t| t <= now) && pt.is_none() {
