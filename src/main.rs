@@ -205,9 +205,15 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     let bar = if args.quiet {
         None
     } else {
-        let total = match cfg.workload.kind {
+        // Synthetic workloads know their length; a trace does not.
+        let length = |w: &vmsim_sim::workload::WorkloadConfig| match w.kind {
             vmsim_sim::workload::WorkloadKind::Trace => None,
-            _ => Some(cfg.workload.accesses),
+            _ => Some(w.accesses),
+        };
+        let total = if cfg.process.is_empty() {
+            length(&cfg.workload)
+        } else {
+            cfg.process.iter().map(|p| length(&p.workload)).sum()
         };
         let b = match total {
             Some(n) => ProgressBar::new(n),

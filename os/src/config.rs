@@ -37,7 +37,8 @@ pub struct OsConfig {
     pub pcid: bool,
     /// Length in cycles of the windows over which thrashing is measured.
     pub thrashing_window: u64,
-    /// A window in which the share of cycles spent servicing faults exceeds this counts as
+    /// A window in which the share of cycles spent servicing faults that wait for the swap
+    /// device (major faults, and faults whose victim is written out) exceeds this counts as
     /// thrashing (`os.thrashing_windows`). Between 0 and 1; default 0.5.
     pub thrashing_threshold: f64,
 }

@@ -45,6 +45,8 @@ pub(crate) struct FaultJob {
     pid: Pid,
     trap: Cycle,
     state: JobState,
+    /// The fault waited for the swap device (a swap-out of a victim, or a swap-in).
+    paged: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -118,6 +120,7 @@ impl Kernel {
             pid,
             trap: now,
             state: JobState::New,
+            paged: false,
         });
         if self.jobs.len() == 1 {
             self.advance(now, phys, mmu)?;
@@ -302,6 +305,7 @@ impl Kernel {
                 Step::Next(s) => self.jobs[0].state = s,
                 Step::Wait(s) => {
                     self.jobs[0].state = s;
+                    self.jobs[0].paged = true;
                     return Ok(());
                 }
             }
@@ -621,7 +625,9 @@ impl Kernel {
         if let Some(p) = self.processes.get_mut(&job.pid) {
             p.stats.fault_cycles += cycles;
         }
-        self.thrash.add(job.trap.0, reply.ready.0);
+        if job.paged {
+            self.thrash.add(job.trap.0, reply.ready.0);
+        }
         let kind = match &reply.action {
             ReplyAction::Retry(k) => Some(*k),
             ReplyAction::Kill { .. } => None,

@@ -1,8 +1,10 @@
-//! Thrashing detection: the share of cycles spent servicing faults, per window.
+//! Thrashing detection: the share of cycles spent servicing paging faults, per window.
 //!
 //! Time is cut into windows of `os.thrashing_window` cycles from cycle 0. A cycle counts as
-//! fault service when at least one fault is between its trap and its reply (overlapping faults
-//! count once). A window whose share of such cycles exceeds `os.thrashing_threshold` is a
+//! paging when at least one fault that waits for the swap device (a major fault, or one whose
+//! victim had to be written out) is between its trap and its reply; overlapping faults count
+//! once. Minor faults do not count: a program touching fresh memory is warming up, not
+//! thrashing (Denning's thrashing is time lost moving pages to and from the backing store). A window whose share of such cycles exceeds `os.thrashing_threshold` is a
 //! thrashing window; the last, partial window is judged on the cycles it covers.
 
 pub struct Thrashing {

@@ -24,6 +24,9 @@ pub struct RunOutput {
     pub workload: String,
     /// Run-loop iterations (with idle skipping, far fewer than cycles).
     pub engine_steps: u64,
+    /// The thrashing rule the run used (`os.thrashing_window`, `os.thrashing_threshold`).
+    pub thrashing_window: u64,
+    pub thrashing_threshold: f64,
 }
 
 /// What a run does besides the statistics and files of [`run`].
@@ -97,6 +100,8 @@ pub fn run_with(
         kills,
         workload: description,
         engine_steps: sys.engine.steps,
+        thrashing_window: cfg.os.thrashing_window,
+        thrashing_threshold: cfg.os.thrashing_threshold,
     })
 }
 

@@ -58,7 +58,7 @@ pub struct OsSection {
     pub evictions: u64,
     pub swap_ins: u64,
     pub swap_outs: u64,
-    /// Windows of `os.thrashing_window` cycles in which fault service took more than
+    /// Windows of `os.thrashing_window` cycles in which paging faults took more than
     /// `os.thrashing_threshold` of the cycles.
     pub thrashing_windows: u64,
     /// Swap writes that failed (their pages are lost), and swap-ins whose content differed from

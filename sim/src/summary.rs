@@ -73,8 +73,12 @@ pub fn render(out: &RunOutput) -> String {
     );
     let _ = writeln!(
         t,
-        "  faults          minor {}  major {}  protection {}  SIGSEGV kills {}",
-        s.faults.minor, s.faults.major, s.faults.protection, s.faults.segv_kills
+        "  faults          minor {}  major {}  protection {}  SIGSEGV kills {}  SIGBUS kills {}",
+        s.faults.minor,
+        s.faults.major,
+        s.faults.protection,
+        s.faults.segv_kills,
+        s.faults.bus_kills
     );
     let _ = writeln!(
         t,
@@ -98,6 +102,82 @@ pub fn render(out: &RunOutput) -> String {
         "  memory          {} data pages, {} page-table pages, {} of {} frames free",
         s.os.data_pages, s.os.page_table_pages, s.os.frames_free, s.os.frames
     );
+    let o = &s.os;
+    if o.evictions + o.swap_ins + o.swap_outs > 0 {
+        let mean = |total: u64, n: u64| total.checked_div(n).unwrap_or(0);
+        let _ = writeln!(
+            t,
+            "  swap            {} evictions, {} swap-outs, {} swap-ins; disk read {} / write {} cycles mean",
+            o.evictions,
+            o.swap_outs,
+            o.swap_ins,
+            mean(s.disk.total_read_latency, s.disk.reads),
+            mean(s.disk.total_write_latency, s.disk.writes)
+        );
+    }
+    if s.dma.transfers > 0 {
+        let _ = writeln!(
+            t,
+            "  DMA             {} transfers ({} to memory, {} to device), {} lines, mean {} cycles",
+            s.dma.transfers,
+            s.dma.to_memory,
+            s.dma.to_device,
+            s.dma.lines,
+            s.dma.total_latency / s.dma.transfers
+        );
+    }
+    if o.context_switches > 0 {
+        let _ = writeln!(
+            t,
+            "  scheduling      {} context switches, {} TLB flushes",
+            o.context_switches, o.tlb_flushes
+        );
+    }
+    if o.thrashing_windows > 0 {
+        let windows = s.cycles.div_ceil(out.thrashing_window.max(1));
+        let _ = writeln!(
+            t,
+            "  THRASHING       {} of {} windows spent more than {} of their cycles on paging faults",
+            o.thrashing_windows,
+            windows,
+            pct(out.thrashing_threshold)
+        );
+    }
+    let i = &s.integrity;
+    if i.stores + i.loads_checked > 0 {
+        let _ = writeln!(
+            t,
+            "  data integrity  {} stores, {} loads checked, {} errors{}",
+            i.stores,
+            i.loads_checked,
+            i.errors,
+            i.first_error
+                .as_ref()
+                .map_or(String::new(), |e| format!(" (first: {e})"))
+        );
+    }
+    if s.processes.len() > 1 {
+        let _ = writeln!(t);
+        let _ = writeln!(
+            t,
+            "  {:>4} {:<12} {:>10} {:>8} {:>8} {:>8} {:>11}  exit",
+            "pid", "name", "accesses", "minor", "major", "walks", "xlat share"
+        );
+        for p in &s.processes {
+            let _ = writeln!(
+                t,
+                "  {:>4} {:<12} {:>10} {:>8} {:>8} {:>8} {:>11}  {}",
+                p.pid,
+                p.name,
+                p.accesses,
+                p.minor_faults,
+                p.major_faults,
+                p.walks,
+                pct(p.translation_share),
+                p.exit
+            );
+        }
+    }
     for (cycle, k) in &out.kills {
         let _ = writeln!(t, "  KILLED at cycle {cycle}: {k}");
     }

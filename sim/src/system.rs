@@ -164,6 +164,9 @@ pub struct System {
     /// The data of the access in flight (a data-carrying access's value).
     inflight_data: Option<u64>,
     touches: bool,
+    /// The DMA engine, the disk or a device has work, or the kernel has I/O queued: only then
+    /// does the run loop ask them for events.
+    io_active: bool,
     /// Check the kernel's invariants after every fault, interrupt and system call (slow; for
     /// tests).
     pub check_invariants: bool,
@@ -270,6 +273,7 @@ impl System {
         // Every requester's outstanding requests fit its response port.
         let port_cap = 4 * (cfg.walker.walkers + 2) + 8;
         let touches = kernel.wants_touches();
+        let devices_empty = devices.is_empty();
         Ok(System {
             cfg: cfg.clone(),
             core,
@@ -299,6 +303,7 @@ impl System {
             sampler: None,
             inflight_data: None,
             touches,
+            io_active: !devices_empty,
             check_invariants: false,
             integrity: IntegrityStats::default(),
             kills: Vec::new(),
@@ -436,17 +441,21 @@ impl System {
                 progress |= self.mem.tick(now, &mut self.mem_ports);
             }
             if due(next_io, now) {
-                progress |= self.tick_io(now)?;
+                let p = self.tick_io(now)?;
+                if p {
+                    self.deliver_replies(obs);
+                }
+                progress |= p;
             }
-            if due(next_trap, now) {
-                progress |= self.service_traps(now)?;
+            if due(next_trap, now) && self.service_traps(now)? {
+                self.deliver_replies(obs);
+                progress = true;
             }
             if self.check_invariants && progress {
                 self.kernel
                     .check_invariants(&self.phys)
                     .map_err(|msg| SimError::Invariant { now: now.0, msg })?;
             }
-            progress |= self.deliver_replies(obs);
             // At an access boundary: switch processes, run system calls, then feed the core;
             // while it completes accesses on its L1 paths before anything else is due, keep
             // feeding it.
@@ -491,7 +500,7 @@ impl System {
                 self.engine.steps += 1;
             }
             let now = self.now;
-            if progress || self.io_busy() {
+            if progress || self.io_active {
                 last_progress = now;
             }
             // Whatever the core sent while being fed is due later than now.
@@ -511,7 +520,11 @@ impl System {
                 };
             }
             next_trap = or_never(self.trap_ports.fault.next_ready());
-            next_io = self.next_io_event();
+            next_io = if self.io_active {
+                self.next_io_event()
+            } else {
+                NEVER
+            };
             let n = next_core
                 .min(next_walkers)
                 .min(next_mem)
@@ -686,15 +699,16 @@ impl System {
             walkers: &mut self.walkers,
         };
         self.kernel.handle_fault(now, &mut self.phys, &fault, mmu)?;
-        self.submit_io(now);
+        if self.kernel.next_io().is_some() {
+            self.submit_io(now);
+            self.io_active = true;
+        }
         Ok(true)
     }
 
     /// Send the kernel's fault replies to the core.
-    fn deliver_replies(&mut self, obs: &mut dyn Observer) -> bool {
-        let mut any = false;
+    fn deliver_replies(&mut self, obs: &mut dyn Observer) {
         while let Some(r) = self.kernel.take_reply() {
-            any = true;
             let ready = r.ready.max(Cycle(self.now.0 + 1));
             let reply = match r.action {
                 ReplyAction::Retry(kind) => TrapReply::Retry(kind),
@@ -721,7 +735,6 @@ impl System {
                 unreachable!("trap reply port full with one trap outstanding");
             }
         }
-        any
     }
 
     /// Tick the DMA engine and the disk, take their completions (interrupts) and start the
@@ -767,7 +780,15 @@ impl System {
             }
         }
         self.submit_io(now);
+        self.update_io_active();
         Ok(progress)
+    }
+
+    fn update_io_active(&mut self) {
+        self.io_active = self.disk.outstanding() > 0
+            || self.dma.outstanding() > 0
+            || self.kernel.next_io().is_some()
+            || self.nics.iter().any(|n| n.next_event().is_some());
     }
 
     /// Submit the kernel's queued I/O, in order, while the devices accept it.
@@ -811,11 +832,6 @@ impl System {
             n = n.min(Cycle(self.now.0 + 1));
         }
         n
-    }
-
-    /// Whether I/O is in flight (a disk request can take millions of cycles: not a hang).
-    fn io_busy(&self) -> bool {
-        self.disk.outstanding() > 0 || self.dma.outstanding() > 0
     }
 
     /// Hand completed accesses and walks to the observer.
