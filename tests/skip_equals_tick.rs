@@ -69,3 +69,59 @@ fn different_seed_changes_a_random_workload() {
     let b = stats_json(&["workload.kind=random", "workload.accesses=2000", "seed=2"]);
     assert_ne!(a, b);
 }
+
+/// A scenario with everything that moves at once: three processes switching on short slices, one
+/// swapping data-carrying pages through the DMA engine and a (fast) disk, one killed by SIGSEGV,
+/// a device writing bursts into a pinned buffer, and an mprotect.
+const BUSY_SCENARIO: &str = r#"
+seed = 3
+[os]
+frames = 24
+time_slice = 20000
+[disk]
+read_us = 0.5
+write_us = 0.25
+[[process]]
+name = "swapper"
+segments = [{ start = 0x1000_0000, len = 0x4_0000, perms = "rw-u" }]
+workload = { kind = "random", base = 0x1000_0000, pages = 64, accesses = 400, data = true, write_ratio = 0.5 }
+events = [{ after = 200, op = "mprotect", start = 0x1000_0000, len = 0x1000, perms = "rwxu" }]
+[[process]]
+name = "receiver"
+segments = [{ start = 0x2000_0000, len = 0x4000, perms = "rw-u", kind = "dma" }]
+workload = { kind = "sequential", base = 0x2000_0000, pages = 4, accesses = 300, write_ratio = 0.0 }
+[[process]]
+name = "intruder"
+segments = [{ start = 0x3000_0000, len = 0x1000, perms = "r--u" }]
+workload = { kind = "sequential", base = 0x3000_0000, pages = 1, accesses = 50, write_ratio = 0.5 }
+[[device]]
+process = 2
+segment_start = 0x2000_0000
+burst_bytes = 512
+interval_cycles = 3000
+bursts = 20
+"#;
+
+fn scenario_stats(skip: bool) -> vmsim_sim::SystemStats {
+    let cfg = vmsim_sim::ConfigBuilder::new()
+        .toml("busy.toml", BUSY_SCENARIO)
+        .unwrap()
+        .set(&format!("engine.skip_idle={skip}"))
+        .unwrap()
+        .build()
+        .unwrap();
+    vmsim_sim::run(&cfg, None, &mut NoObserver).unwrap().stats
+}
+
+#[test]
+fn skipping_idle_cycles_changes_nothing_with_swapping_switching_and_dma() {
+    let skipped = scenario_stats(true);
+    // The scenario really exercises what it claims to.
+    assert!(skipped.os.swap_ins > 0 && skipped.os.swap_outs > 0);
+    assert!(skipped.os.context_switches > 2);
+    assert_eq!(skipped.faults.segv_kills, 1);
+    assert!(skipped.devices[0].delivered > 0);
+    assert_eq!(skipped.os.syscalls, 1);
+    assert_eq!(skipped.integrity.errors, 0);
+    assert_eq!(skipped.to_json(), scenario_stats(false).to_json());
+}

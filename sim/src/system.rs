@@ -816,8 +816,7 @@ impl System {
         }
     }
 
-    /// The next cycle at which the DMA engine, the disk, a completion, a device, or queued
-    /// kernel I/O needs a step.
+    /// The next cycle at which the DMA engine, the disk, a completion or a device needs a step.
     fn next_io_event(&self) -> Cycle {
         let mut n = or_never(self.dma.next_event(&self.mem_ports))
             .min(or_never(self.dma.next_completion()))
@@ -826,11 +825,8 @@ impl System {
         for d in &self.nics {
             n = n.min(or_never(d.next_event()));
         }
-        if self.kernel.next_io().is_some() {
-            // Waiting for room in a device queue: retried when a completion frees it, which
-            // is an event above; but never later than the next cycle if the queue has room.
-            n = n.min(Cycle(self.now.0 + 1));
-        }
+        // Kernel I/O still queued waits for room in a device queue, which only a completion
+        // (an event above) makes: `tick_io` submits it then.
         n
     }
 
