@@ -87,6 +87,10 @@ segments = [{ start = 0x1000_0000, len = 0x4_0000, perms = "rw-u" }]
 workload = { kind = "random", base = 0x1000_0000, pages = 64, accesses = 400, data = true, write_ratio = 0.5 }
 events = [{ after = 200, op = "mprotect", start = 0x1000_0000, len = 0x1000, perms = "rwxu" }]
 [[process]]
+name = "swapper2"
+segments = [{ start = 0x4000_0000, len = 0x2_0000, perms = "rw-u" }]
+workload = { kind = "random", base = 0x4000_0000, pages = 32, accesses = 200, data = true, write_ratio = 0.5 }
+[[process]]
 name = "receiver"
 segments = [{ start = 0x2000_0000, len = 0x4000, perms = "rw-u", kind = "dma" }]
 workload = { kind = "sequential", base = 0x2000_0000, pages = 4, accesses = 300, write_ratio = 0.0 }
@@ -95,7 +99,7 @@ name = "intruder"
 segments = [{ start = 0x3000_0000, len = 0x1000, perms = "r--u" }]
 workload = { kind = "sequential", base = 0x3000_0000, pages = 1, accesses = 50, write_ratio = 0.5 }
 [[device]]
-process = 2
+process = 3
 segment_start = 0x2000_0000
 burst_bytes = 512
 interval_cycles = 3000
@@ -121,6 +125,8 @@ fn skipping_idle_cycles_changes_nothing_with_swapping_switching_and_dma() {
     assert!(skipped.os.context_switches > 2);
     assert_eq!(skipped.faults.segv_kills, 1);
     assert!(skipped.devices[0].delivered > 0);
+    // The swappers gave up the core while their faults waited for the disk.
+    assert!(skipped.processes[0].blocked > 0 && skipped.processes[1].blocked > 0);
     assert_eq!(skipped.os.syscalls, 1);
     assert_eq!(skipped.integrity.errors, 0);
     assert_eq!(skipped.to_json(), scenario_stats(false).to_json());

@@ -214,6 +214,16 @@ struct Current {
     xlat_start: Cycle,
     done: AccessDone,
     pa_first: Option<PhysAddr>,
+    /// When the fault being serviced reached the kernel.
+    trap_at: Cycle,
+}
+
+/// An access whose process gave up the core while the kernel services its fault (it waits for
+/// the disk); [`Core::unpark`] puts it back when the process runs again.
+#[derive(Clone, Copy, Debug)]
+pub struct Parked {
+    cur: Current,
+    since: Cycle,
 }
 
 /// The core with its TLBs.
@@ -335,6 +345,7 @@ impl Core {
                 fault: FaultKind::None,
             },
             pa_first: None,
+            trap_at: start,
         });
         self.translate(now, t, phys, mem, ports);
     }
@@ -382,6 +393,7 @@ impl Core {
                     return false;
                 };
                 let cur = self.cur.as_mut().expect("trap without an access");
+                self.stats.fault_cycles += (now - cur.trap_at).0;
                 match reply {
                     TrapReply::Retry(kind) => {
                         cur.done.fault = cur.done.fault.max(kind);
@@ -618,14 +630,45 @@ impl Core {
     }
 
     fn raise_at(&mut self, now: Cycle, t: Cycle, f: Fault, ports: &mut CorePorts<'_>) {
-        if ports
-            .trap
-            .fault
-            .try_send(t.max(Cycle(now.0 + 1)), f)
-            .is_err()
-        {
+        let at = t.max(Cycle(now.0 + 1));
+        if ports.trap.fault.try_send(at, f).is_err() {
             unreachable!("trap port full with one access outstanding");
         }
+        self.cur.as_mut().expect("fault of an access").trap_at = at;
+        self.state = State::WaitTrap;
+    }
+
+    /// Whether the core waits for the kernel's answer to a fault.
+    pub fn waiting_for_trap(&self) -> bool {
+        self.state == State::WaitTrap
+    }
+
+    /// The process gives up the core at `now` while the kernel services its fault: the access
+    /// is handed back, and the core is free for another context.
+    pub fn park(&mut self, now: Cycle) -> Parked {
+        assert!(
+            self.state == State::WaitTrap,
+            "park without a fault in service"
+        );
+        let cur = self.cur.take().expect("a fault of an access");
+        self.stats.fault_cycles += (now - cur.trap_at).0;
+        self.state = State::Ready;
+        self.ready_at = self.ready_at.max(now);
+        Parked { cur, since: now }
+    }
+
+    /// Put a parked access back at `at` (after [`Core::resume`] loaded its context): the core
+    /// waits for the kernel's reply again. Cycles spent parked are not this core's stall: the
+    /// access's translation time excludes them (its start and end cycles do not).
+    pub fn unpark(&mut self, at: Cycle, p: Parked) {
+        assert!(
+            self.is_idle() && self.cur.is_none(),
+            "unpark onto a busy core"
+        );
+        let mut cur = p.cur;
+        cur.xlat_start += at.max(p.since) - p.since;
+        cur.trap_at = at;
+        self.cur = Some(cur);
         self.state = State::WaitTrap;
     }
 
@@ -683,10 +726,6 @@ impl Core {
             "l2" => Some(&self.l2),
             _ => None,
         }
-    }
-    /// Fault accounting: cycles between a trap and its reply.
-    pub fn add_fault_cycles(&mut self, c: Cycles) {
-        self.stats.fault_cycles += c.0;
     }
 }
 

@@ -1,8 +1,11 @@
 //! The page-fault handler: the background text's `handle_page_fault`, done properly, as a state
 //! machine that waits for the DMA engine and the disk.
 //!
-//! Faults are serviced one at a time in arrival order (one kernel lock; the machine has one
-//! core). Servicing a fault:
+//! Faults are serviced concurrently: a fault waiting for I/O does not hold up the others (its
+//! process gives up the core meanwhile, if another can run). Jobs are advanced oldest first; a
+//! fault on a page that another fault is bringing in, or whose eviction has not yet queued its
+//! disk write, waits for it (so a slot is never read before its write is queued). Servicing a
+//! fault:
 //! 1. **Classify.** Look the address up in the process's segment list. An address outside
 //!    every segment, or an access the segment forbids (read, write, execute, user), kills the
 //!    process with SIGSEGV. A present PTE whose flags lag behind the segment's permissions is
@@ -56,6 +59,8 @@ enum JobState {
     WaitEvict {
         io: u64,
         victim: Ppn,
+        /// The victim's page: busy until its disk write is queued.
+        victim_key: PageKey,
         slot: u64,
         plan: Plan,
     },
@@ -81,6 +86,34 @@ struct Plan {
     flags: u64,
     pinned: bool,
     source: Source,
+}
+
+/// A virtual page as the kernel tracks it: private to a process, or a shared object's page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PageKey {
+    Private(Pid, u64),
+    Shared(u32, u64),
+}
+
+impl JobState {
+    /// The I/O request this job waits for.
+    fn io(&self) -> Option<u64> {
+        match self {
+            JobState::WaitEvict { io, .. }
+            | JobState::WaitRead { io, .. }
+            | JobState::WaitFill { io, .. } => Some(*io),
+            _ => None,
+        }
+    }
+}
+
+impl Plan {
+    fn key(&self, pid: Pid) -> PageKey {
+        match self.page {
+            PageRef::Private => PageKey::Private(pid, self.va.vpn().0),
+            PageRef::Shared { obj, index } => PageKey::Shared(obj, index),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,10 +155,7 @@ impl Kernel {
             state: JobState::New,
             paged: false,
         });
-        if self.jobs.len() == 1 {
-            self.advance(now, phys, mmu)?;
-        }
-        Ok(())
+        self.advance(now, phys, mmu)
     }
 
     /// A DMA completion interrupt at `now` (the engine's completion for one of the kernel's
@@ -137,27 +167,29 @@ impl Kernel {
         c: DmaCompletion,
         mmu: &mut dyn Mmu,
     ) -> Result<(), OsError> {
-        let Some(job) = self.jobs.front() else {
+        let Some(i) = self.jobs.iter().position(|j| j.state.io() == Some(c.id)) else {
             return Ok(());
         };
+        let job = &self.jobs[i];
         match job.state {
             JobState::WaitEvict {
-                io,
-                victim,
-                slot,
-                plan,
-            } if io == c.id => {
+                victim, slot, plan, ..
+            } => {
                 let content = c
                     .data
                     .expect("a memory-to-device transfer carries the frame");
-                self.swap.written(slot, &content);
-                let id = self.io_id();
-                self.io.push_back(IoRequest::Disk(DiskRequest {
-                    id,
-                    block: slot,
-                    op: DiskOp::Write(content),
-                }));
-                self.stats.swap_outs += 1;
+                if self.swap.unpin(slot) {
+                    // The page died while it was being read out: nothing to keep.
+                } else {
+                    self.swap.written(slot, &content);
+                    let id = self.io_id();
+                    self.io.push_back(IoRequest::Disk(DiskRequest {
+                        id,
+                        block: slot,
+                        op: DiskOp::Write(content),
+                    }));
+                    self.stats.swap_outs += 1;
+                }
                 self.frames.free(victim);
                 phys.zero_frame(victim);
                 self.event(OsEvent {
@@ -169,15 +201,12 @@ impl Kernel {
                     frame: Some(victim),
                     slot: Some(slot),
                 });
-                self.jobs[0].state = JobState::NeedFrames(plan);
+                self.jobs[i].state = JobState::NeedFrames(plan);
                 self.advance(now, phys, mmu)
             }
             JobState::WaitFill {
-                io,
-                frame,
-                slot,
-                plan,
-            } if io == c.id => {
+                frame, slot, plan, ..
+            } => {
                 let (pid, trap) = (job.pid, job.trap);
                 self.frames.set_slot(frame, Some(slot));
                 self.install(now, phys, pid, &plan, frame)?;
@@ -203,7 +232,7 @@ impl Kernel {
                     now + Cycles(self.cfg.major_fault_cycles),
                     FaultKind::Major,
                 );
-                self.finish_job(reply);
+                self.finish_job(i, reply);
                 self.advance(now, phys, mmu)
             }
             _ => Ok(()),
@@ -225,21 +254,16 @@ impl Kernel {
             }
             return Ok(());
         }
-        let Some(job) = self.jobs.front() else {
+        let Some(i) = self.jobs.iter().position(|j| j.state.io() == Some(c.id)) else {
             return Ok(());
         };
+        let job = &self.jobs[i];
         let JobState::WaitRead {
-            io,
-            frame,
-            slot,
-            plan,
+            frame, slot, plan, ..
         } = job.state
         else {
             return Ok(());
         };
-        if io != c.id {
-            return Ok(());
-        }
         let (pid, va) = (job.pid, job.fault.va);
         match c.result {
             // The FIFO disk served every earlier write of this slot first: a failed one has
@@ -253,7 +277,7 @@ impl Kernel {
                     .push_back(IoRequest::Dma(DmaDescriptor::page_to_memory(
                         id, frame, slot, content,
                     )));
-                self.jobs[0].state = JobState::WaitFill {
+                self.jobs[i].state = JobState::WaitFill {
                     io: id,
                     frame,
                     slot,
@@ -278,39 +302,93 @@ impl Kernel {
                     },
                     mmu,
                 );
-                self.finish_job(reply);
+                self.finish_job(i, reply);
                 self.advance(now, phys, mmu)
             }
         }
     }
 
-    /// Run the front job as far as it goes without waiting, then the next ones.
+    /// Run every job that can go on, oldest first, as far as it goes without waiting. A job
+    /// whose page another job is bringing in or writing out waits for that job; when a job
+    /// finishes, the scan starts again from the oldest.
     fn advance(
         &mut self,
         now: Cycle,
         phys: &mut PhysMem,
         mmu: &mut dyn Mmu,
     ) -> Result<(), OsError> {
-        while let Some(job) = self.jobs.front() {
-            let (pid, fault, state) = (job.pid, job.fault, job.state);
+        let mut i = 0;
+        while i < self.jobs.len() {
+            let (pid, fault, state) = (self.jobs[i].pid, self.jobs[i].fault, self.jobs[i].state);
             let step = match state {
-                JobState::New => self.classify(now, phys, pid, &fault, mmu)?,
+                JobState::New => {
+                    if self
+                        .page_key(pid, fault.va)
+                        .is_some_and(|k| self.busy(k, i))
+                    {
+                        i += 1;
+                        continue;
+                    }
+                    self.classify(now, phys, pid, &fault, mmu)?
+                }
                 JobState::NeedFrames(plan) => {
                     self.make_room(now, phys, pid, fault.va, plan, mmu)?
                 }
-                _ => return Ok(()),
+                _ => {
+                    i += 1;
+                    continue;
+                }
             };
             match step {
-                Step::Reply(r) => self.finish_job(r),
-                Step::Next(s) => self.jobs[0].state = s,
+                Step::Reply(r) => {
+                    self.finish_job(i, r);
+                    i = 0;
+                }
+                Step::Next(s) => self.jobs[i].state = s,
                 Step::Wait(s) => {
-                    self.jobs[0].state = s;
-                    self.jobs[0].paged = true;
-                    return Ok(());
+                    self.jobs[i].state = s;
+                    self.jobs[i].paged = true;
+                    i += 1;
                 }
             }
         }
         Ok(())
+    }
+
+    /// The page `va` of `pid` is, if it lies in a segment.
+    fn page_key(&self, pid: Pid, va: VirtAddr) -> Option<PageKey> {
+        let seg = self.processes.get(&pid)?.segment_of(va)?;
+        let va = page_of(va);
+        Some(match seg.kind {
+            SegmentKind::Shared(_) => self
+                .shm
+                .iter()
+                .enumerate()
+                .find_map(|(o, obj)| obj.index_of(pid, va).map(|x| PageKey::Shared(o as u32, x)))
+                .expect("a shared segment is attached to its object"),
+            _ => PageKey::Private(pid, va.vpn().0),
+        })
+    }
+
+    /// Whether a job other than number `except` is bringing page `key` in or writing it out.
+    fn busy(&self, key: PageKey, except: usize) -> bool {
+        self.jobs.iter().enumerate().any(|(j, job)| {
+            j != except
+                && match job.state {
+                    JobState::New => false,
+                    JobState::WaitEvict {
+                        victim_key, plan, ..
+                    } => victim_key == key || plan.key(job.pid) == key,
+                    JobState::NeedFrames(plan)
+                    | JobState::WaitRead { plan, .. }
+                    | JobState::WaitFill { plan, .. } => plan.key(job.pid) == key,
+                }
+        })
+    }
+
+    /// Whether `pid` has a fault in service (its process waits for the kernel).
+    pub fn fault_pending(&self, pid: Pid) -> bool {
+        self.jobs.iter().any(|j| j.pid == pid)
     }
 
     fn classify(
@@ -433,9 +511,22 @@ impl Kernel {
         mmu: &mut dyn Mmu,
     ) -> Result<Step, OsError> {
         let pt = self.page_table(pid).expect("live process");
-        let needed = pt.missing_tables(phys, plan.va) as u64
-            + u64::from(!matches!(plan.source, Source::Frame(_)));
-        while self.frames.free_count() < needed {
+        let mut plan = plan;
+        loop {
+            // A shared page's state may have changed while this job waited (another process
+            // brought it in, or an eviction took it out): read it afresh.
+            if let PageRef::Shared { obj, index } = plan.page {
+                plan.source = match self.shm[obj as usize].pages[index as usize] {
+                    ShmPage::Untouched => Source::Zero,
+                    ShmPage::Resident(f) => Source::Frame(f),
+                    ShmPage::Swapped(s) => Source::Swap(s),
+                };
+            }
+            let needed = pt.missing_tables(phys, plan.va) as u64
+                + u64::from(!matches!(plan.source, Source::Frame(_)));
+            if self.frames.free_count() >= needed {
+                break;
+            }
             let (frames, processes, shm, levels) =
                 (&self.frames, &self.processes, &self.shm, self.levels);
             let victim = self.evictor.pick(&mut |p| {
@@ -447,6 +538,11 @@ impl Kernel {
                 });
             };
             self.stats.evictions += 1;
+            let victim_key = match self.frames.owner(victim) {
+                Some(Owner::Private { pid, vpn }) => PageKey::Private(Pid(pid), vpn.0),
+                Some(Owner::Shared { obj, index }) => PageKey::Shared(obj, index),
+                None => unreachable!("an eviction candidate is a data frame"),
+            };
             let maps = self.mappings(victim);
             let dirty = maps.iter().any(|m| {
                 m.pt.leaf(phys, m.va)
@@ -491,6 +587,8 @@ impl Kernel {
                 slot: Some(slot),
             });
             if write {
+                // The slot must not be reused before this write is queued.
+                self.swap.pin(slot);
                 let io = self.io_id();
                 self.io
                     .push_back(IoRequest::Dma(DmaDescriptor::page_to_device(
@@ -499,6 +597,7 @@ impl Kernel {
                 return Ok(Step::Wait(JobState::WaitEvict {
                     io,
                     victim,
+                    victim_key,
                     slot,
                     plan,
                 }));
@@ -616,9 +715,9 @@ impl Kernel {
         }
     }
 
-    /// The front job is done: account for it and queue its reply.
-    fn finish_job(&mut self, mut reply: Reply) {
-        let job = self.jobs.pop_front().expect("a job in service");
+    /// Job number `i` is done: account for it and queue its reply.
+    fn finish_job(&mut self, i: usize, mut reply: Reply) {
+        let job = self.jobs.remove(i).expect("a job in service");
         reply.trap = job.trap;
         let cycles = (reply.ready - job.trap).0;
         self.stats.fault_cycles += cycles;

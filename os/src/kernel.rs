@@ -150,7 +150,7 @@ pub struct Kernel {
     pub(crate) by_asid: BTreeMap<Asid, Pid>,
     next_pid: u32,
     pub(crate) stats: OsStats,
-    /// Faults being serviced, one at a time in arrival order: the front one is active.
+    /// Faults being serviced, oldest first (see [`crate::fault`]).
     pub(crate) jobs: VecDeque<FaultJob>,
     pub(crate) io: VecDeque<IoRequest>,
     pub(crate) replies: VecDeque<Reply>,

@@ -51,6 +51,10 @@ pub struct SwapSpace {
     bad: BTreeSet<u64>,
     /// Digest of the content last written to each slot.
     digests: BTreeMap<u64, u64>,
+    /// Slots whose page is being read out of memory for a write not yet queued, and those of
+    /// them released meanwhile (freed once the read-out ends, without a write).
+    pinned: BTreeSet<u64>,
+    dead: BTreeSet<u64>,
 }
 
 impl SwapSpace {
@@ -62,6 +66,8 @@ impl SwapSpace {
             free: Vec::new(),
             bad: BTreeSet::new(),
             digests: BTreeMap::new(),
+            pinned: BTreeSet::new(),
+            dead: BTreeSet::new(),
         }
     }
 
@@ -77,9 +83,30 @@ impl SwapSpace {
     }
 
     pub fn release(&mut self, slot: u64) {
+        if self.pinned.contains(&slot) {
+            self.dead.insert(slot);
+            return;
+        }
         self.bad.remove(&slot);
         self.digests.remove(&slot);
         self.free.push(slot);
+    }
+
+    /// `slot`'s page is being read out for a write: a release waits until [`SwapSpace::unpin`].
+    pub fn pin(&mut self, slot: u64) {
+        self.pinned.insert(slot);
+    }
+
+    /// The read-out for `slot` ended. Returns true if the slot was released meanwhile (the page
+    /// died): it is free now and nothing is to be written.
+    pub fn unpin(&mut self, slot: u64) -> bool {
+        self.pinned.remove(&slot);
+        if self.dead.remove(&slot) {
+            self.release(slot);
+            true
+        } else {
+            false
+        }
     }
 
     /// A write of `content` to `slot` was issued.
@@ -138,5 +165,13 @@ mod tests {
         s.release(0);
         assert_eq!(s.used(), 1);
         assert_eq!(s.alloc(), Some(0));
+        // A pinned slot released meanwhile is freed only when unpinned.
+        s.pin(0);
+        s.release(0);
+        assert_eq!(s.used(), 2);
+        assert!(s.unpin(0));
+        assert_eq!(s.used(), 1);
+        s.pin(1);
+        assert!(!s.unpin(1));
     }
 }

@@ -115,6 +115,8 @@ pub struct ProcessSection {
     pub fault_cycles: u64,
     /// Cycles it held the core.
     pub core_cycles: u64,
+    /// Times it gave up the core while a fault of its waited for the disk (blocked on I/O).
+    pub blocked: u64,
     pub resident_pages: u64,
     /// "running", "exited", or e.g. "SIGSEGV at 0x1000: write to a read-only segment".
     pub exit: String,
@@ -262,6 +264,7 @@ impl SystemStats {
                         tlb_miss_share: ratio(r.tlb_miss_cycles, r.core_cycles),
                         fault_cycles: ks.fault_cycles,
                         core_cycles: r.core_cycles,
+                        blocked: r.blocked,
                         resident_pages: k.map_or(0, |p| p.resident_pages),
                         exit: k.map_or_else(String::new, |p| p.status.describe()),
                     }

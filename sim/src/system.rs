@@ -122,6 +122,8 @@ pub struct ProcRunStats {
     pub tlb_miss_cycles: u64,
     /// Cycles the process held the core: from dispatch to switch-away or end.
     pub core_cycles: u64,
+    /// Times it gave up the core while the kernel serviced a fault that waited for the disk.
+    pub blocked: u64,
     pub syscalls: u64,
 }
 
@@ -132,6 +134,10 @@ struct Proc {
     events: std::collections::VecDeque<SyscallEvent>,
     /// The workload has no more records (or the process was killed).
     done: bool,
+    /// The access it gave the core up in (with its data), while the kernel serviced its
+    /// fault, and the kernel's reply once it came.
+    parked: Option<(vmsim_hw::core::Parked, Option<u64>)>,
+    reply: Option<(TrapReply, Cycle)>,
     stats: ProcRunStats,
 }
 
@@ -255,6 +261,8 @@ impl System {
                 feed: Feed::new(),
                 events: events.into(),
                 done: false,
+                parked: None,
+                reply: None,
                 stats: ProcRunStats::default(),
             });
         }
@@ -649,6 +657,16 @@ impl System {
             Some(_) => self.kernel.context_switch(now, pid, mmu!(self)),
         };
         self.core.resume(asid, root, true, now + cost);
+        if let Some((p, data)) = self.procs[i].parked.take() {
+            // Back to the access it gave the core up in, waiting for the reply.
+            self.core.unpark(now + cost, p);
+            self.inflight_data = data;
+            let (reply, ready) = self.procs[i].reply.take().expect("admitted with its reply");
+            let at = ready.max(now + cost).max(Cycle(now.0 + 1));
+            if self.trap_ports.reply.try_send(at, reply).is_err() {
+                unreachable!("trap reply port full with one trap outstanding");
+            }
+        }
         self.loaded = Some(pid);
         self.current = Some(i);
         self.dispatched_at = now;
@@ -730,11 +748,38 @@ impl System {
                     TrapReply::Kill(kind)
                 }
             };
-            self.core.add_fault_cycles(ready - r.trap);
-            if self.trap_ports.reply.try_send(ready, reply).is_err() {
-                unreachable!("trap reply port full with one trap outstanding");
+            let i = (r.pid.0 - 1) as usize;
+            if self.current == Some(i) {
+                if self.trap_ports.reply.try_send(ready, reply).is_err() {
+                    unreachable!("trap reply port full with one trap outstanding");
+                }
+            } else {
+                // Its process gave up the core: it can run again, and gets the reply when
+                // it does.
+                self.procs[i].reply = Some((reply, ready));
+                self.sched.admit(r.pid);
             }
         }
+        self.maybe_park();
+    }
+
+    /// If the running process waits for the kernel (its fault waits for the disk) and another
+    /// process could run, the waiting one gives up the core (it blocks on I/O).
+    fn maybe_park(&mut self) {
+        let Some(i) = self.current else { return };
+        if !self.core.waiting_for_trap()
+            || self.sched.waiting() == 0
+            || !self.trap_ports.reply.is_empty()
+            || !self.kernel.fault_pending(self.procs[i].pid)
+        {
+            return;
+        }
+        let now = self.now;
+        self.procs[i].parked = Some((self.core.park(now), self.inflight_data.take()));
+        self.procs[i].stats.core_cycles += (now - self.dispatched_at).0;
+        self.procs[i].stats.blocked += 1;
+        self.current = None;
+        self.sched.remove_running();
     }
 
     /// Tick the DMA engine and the disk, take their completions (interrupts) and start the
