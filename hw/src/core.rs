@@ -75,6 +75,10 @@ pub struct Access {
     pub size: u32,
     /// Instructions retired with this access (one cycle each).
     pub instrs: u32,
+    /// A data-carrying access (8 bytes, 8-aligned): a write stores this value, a read loads
+    /// the word (reported in [`AccessDone::loaded`]). The data moves when the page is
+    /// translated, so nothing the OS does while the data access is in flight can misplace it.
+    pub data: Option<u64>,
 }
 
 /// The deepest TLB level an access needed.
@@ -172,6 +176,8 @@ pub struct AccessDone {
     pub walk_cycles: u64,
     pub walk_mem_refs: u32,
     pub fault: FaultKind,
+    /// The word a data-carrying read loaded.
+    pub loaded: Option<u64>,
 }
 
 /// Core counters (`core.*`).
@@ -343,6 +349,7 @@ impl Core {
                 walk_cycles: 0,
                 walk_mem_refs: 0,
                 fault: FaultKind::None,
+                loaded: None,
             },
             pa_first: None,
             trap_at: start,
@@ -558,6 +565,14 @@ impl Core {
                 let _ = ports.mem.req.try_send(t.max(Cycle(now.0 + 1)), posted);
             }
             phys.record_store(pa, cur.acc.va.0 ^ (cur.done.start.0 << 1));
+        }
+        if let Some(v) = cur.acc.data {
+            let word = PhysAddr(pa.0 & !7);
+            match kind {
+                AccessKind::Write => phys.write_u64(word, v),
+                AccessKind::Read => cur.done.loaded = Some(phys.read_u64(word)),
+                AccessKind::Execute => {}
+            }
         }
         let fetch = kind == AccessKind::Execute;
         if let Some(lat) = mem.fast_access(pa, write, fetch) {

@@ -35,6 +35,9 @@ pub struct OsConfig {
     /// Keep address-space-tagged TLB entries across context switches (PCID) instead of
     /// flushing every non-global entry.
     pub pcid: bool,
+    /// Hardware ASIDs (PCIDs) the kernel hands out with `pcid`: default 6, as Linux keeps 6
+    /// dynamic ASIDs per CPU (REFERENCE.md, "Operating system costs"); at most 4095.
+    pub asids: u16,
     /// Length in cycles of the windows over which thrashing is measured.
     pub thrashing_window: u64,
     /// A window in which the share of cycles spent servicing faults that wait for the swap
@@ -55,6 +58,7 @@ impl Default for OsConfig {
             time_slice: 1_000_000,
             switch_cycles: 8000,
             pcid: false,
+            asids: 6,
             thrashing_window: 1_000_000,
             thrashing_threshold: 0.5,
         }
@@ -91,6 +95,15 @@ impl OsConfig {
             if v == 0 {
                 return Err(err(key, "must be at least 1 cycle".into()));
             }
+        }
+        if self.asids == 0 || self.asids > 4095 {
+            return Err(err(
+                "asids",
+                format!(
+                    "must be between 1 and 4095 (12-bit PCIDs), got {}",
+                    self.asids
+                ),
+            ));
         }
         if !(0.0..=1.0).contains(&self.thrashing_threshold) {
             return Err(err(

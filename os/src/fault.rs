@@ -567,7 +567,9 @@ impl Kernel {
                         _ => swap_pte(slot),
                     };
                     phys.write_pte(addr, entry);
-                    mmu.invalidate_page(m.asid, m.va.vpn());
+                    if self.holds_translations(m.pid) {
+                        mmu.invalidate_page(m.asid, m.va.vpn());
+                    }
                     self.processes
                         .get_mut(&m.pid)
                         .expect("mapped by a live pid")

@@ -49,7 +49,11 @@ pub struct OsStats {
     pub fault_cycles: u64,
     pub syscalls: u64,
     pub context_switches: u64,
+    /// Flushes of the TLBs and page-walk caches: every switch without PCID, every recycled
+    /// hardware ASID with it.
     pub tlb_flushes: u64,
+    /// Hardware ASIDs taken from one process for another (PCID only).
+    pub asid_recycles: u64,
     /// Windows of `os.thrashing_window` cycles in which fault service exceeded
     /// `os.thrashing_threshold` of the cycles (set by [`Kernel::finish`]).
     pub thrashing_windows: u64,
@@ -123,6 +127,10 @@ impl OsEventKind {
     }
 }
 
+/// Without PCID, the tag of every translation; with PCID, the tag of a process that holds no
+/// hardware ASID, which no TLB entry carries.
+pub const NO_ASID: Asid = Asid(0);
+
 /// Why a process is killed.
 pub(crate) struct Cause {
     pub signal: Signal,
@@ -148,6 +156,14 @@ pub struct Kernel {
     pub(crate) shm: Vec<SharedObject>,
     pub(crate) processes: BTreeMap<Pid, Process>,
     pub(crate) by_asid: BTreeMap<Asid, Pid>,
+    /// With PCID: the process holding each hardware tag (tag = index + 1), and when each was
+    /// last dispatched.
+    asid_slots: Vec<Option<Pid>>,
+    asid_used: Vec<u64>,
+    asid_clock: u64,
+    /// The process on the core (its faults are the ones the hardware raises).
+    running: Option<Pid>,
+    broken_skip_switch_flush: bool,
     next_pid: u32,
     pub(crate) stats: OsStats,
     /// Faults being serviced, oldest first (see [`crate::fault`]).
@@ -174,6 +190,11 @@ impl Kernel {
             shm: Vec::new(),
             processes: BTreeMap::new(),
             by_asid: BTreeMap::new(),
+            asid_slots: vec![None; if cfg.pcid { cfg.asids as usize } else { 0 }],
+            asid_used: vec![0; if cfg.pcid { cfg.asids as usize } else { 0 }],
+            asid_clock: 0,
+            running: None,
+            broken_skip_switch_flush: false,
             next_pid: 1,
             stats: OsStats::default(),
             jobs: VecDeque::new(),
@@ -227,7 +248,10 @@ impl Kernel {
         self.next_pid += 1;
         let pt = PageTable::create(phys, &mut self.frames, pid.0, self.levels)?;
         self.stats.page_table_pages += 1;
-        let asid = Asid(pid.0 as u16);
+        // Without PCID every translation carries tag 0 (CR4.PCIDE = 0), so only the flush at
+        // each switch keeps processes apart. With PCID a process gets a hardware tag when it is
+        // first dispatched.
+        let asid = NO_ASID;
         self.processes.insert(
             pid,
             Process {
@@ -240,7 +264,6 @@ impl Kernel {
                 stats: ProcessStats::default(),
             },
         );
-        self.by_asid.insert(asid, pid);
         for s in segments {
             self.add_segment(phys, pid, s)?;
         }
@@ -446,7 +469,10 @@ impl Kernel {
         proc.resident_pages = 0;
         proc.segments.clear();
         proc.root = Ppn(u64::MAX);
-        mmu.invalidate_asid(asid);
+        if self.holds_translations(pid) {
+            mmu.invalidate_asid(asid);
+        }
+        self.release_asid(pid);
     }
 
     /// Free the frames and slots of shared object `obj` if no process maps it any more.
@@ -484,32 +510,97 @@ impl Kernel {
         }
     }
 
-    /// A context switch at `now` to `pid`: returns its page-table root and ASID for the PTBR
-    /// and the cycles it costs. Without PCID every non-global translation is flushed.
-    pub fn context_switch(
+    /// Give the core to `pid` at `now`: returns its page-table root and address-space tag for
+    /// the PTBR, and the cycles it costs. `first` is the machine's first dispatch (no process
+    /// to switch from: free, and not counted). Without PCID every non-global translation is
+    /// flushed. With PCID the process keeps its tag, and the TLB entries tagged with it, as
+    /// long as it holds one of the `os.asids` hardware tags; a process without a tag takes a
+    /// free one, or the least recently dispatched process's, whose entries are flushed first
+    /// (as Linux recycles its per-CPU ASIDs).
+    pub fn dispatch(
         &mut self,
         now: Cycle,
         pid: Pid,
+        first: bool,
         mmu: &mut dyn Mmu,
     ) -> (Ppn, Asid, Cycles) {
+        self.running = Some(pid);
+        if !first {
+            self.stats.context_switches += 1;
+            if !self.cfg.pcid && !self.broken_skip_switch_flush {
+                mmu.flush_non_global();
+                self.stats.tlb_flushes += 1;
+            }
+        }
+        if self.cfg.pcid {
+            self.asid_clock += 1;
+            let tag = self.processes[&pid].asid;
+            let slot = if tag != NO_ASID {
+                tag.0 as usize - 1
+            } else {
+                let slot = match self.asid_slots.iter().position(|s| s.is_none()) {
+                    Some(free) => free,
+                    None => {
+                        let lru = (0..self.asid_slots.len())
+                            .min_by_key(|&i| self.asid_used[i])
+                            .expect("at least one hardware ASID");
+                        let victim = self.asid_slots[lru].take().expect("a full slot");
+                        let old = Asid(lru as u16 + 1);
+                        mmu.invalidate_asid(old);
+                        self.by_asid.remove(&old);
+                        self.processes.get_mut(&victim).expect("tag holder").asid = NO_ASID;
+                        self.stats.asid_recycles += 1;
+                        self.stats.tlb_flushes += 1;
+                        lru
+                    }
+                };
+                let tag = Asid(slot as u16 + 1);
+                self.asid_slots[slot] = Some(pid);
+                self.processes.get_mut(&pid).expect("dispatched pid").asid = tag;
+                self.by_asid.insert(tag, pid);
+                slot
+            };
+            self.asid_used[slot] = self.asid_clock;
+        }
         let p = &self.processes[&pid];
         let (root, asid) = (p.root, p.asid);
-        self.stats.context_switches += 1;
-        if !self.cfg.pcid {
-            mmu.flush_non_global();
-            self.stats.tlb_flushes += 1;
+        let cost = if first {
+            Cycles(0)
+        } else {
+            Cycles(self.cfg.switch_cycles)
+        };
+        if !first {
+            self.event(OsEvent {
+                kind: OsEventKind::ContextSwitch,
+                start: now,
+                end: now + cost,
+                pid: Some(pid),
+                va: None,
+                frame: None,
+                slot: None,
+            });
         }
-        let cost = Cycles(self.cfg.switch_cycles);
-        self.event(OsEvent {
-            kind: OsEventKind::ContextSwitch,
-            start: now,
-            end: now + cost,
-            pid: Some(pid),
-            va: None,
-            frame: None,
-            slot: None,
-        });
         (root, asid, cost)
+    }
+
+    /// Whether the TLBs may hold translations of `pid`: with PCID, while it holds a tag;
+    /// without, only while it runs (every switch flushes).
+    pub(crate) fn holds_translations(&self, pid: Pid) -> bool {
+        if self.cfg.pcid {
+            self.processes[&pid].asid != NO_ASID
+        } else {
+            self.running == Some(pid) || self.broken_skip_switch_flush
+        }
+    }
+
+    /// Give back `pid`'s hardware tag (it died), after its translations were dropped.
+    fn release_asid(&mut self, pid: Pid) {
+        let tag = self.processes[&pid].asid;
+        if self.cfg.pcid && tag != NO_ASID {
+            self.asid_slots[tag.0 as usize - 1] = None;
+            self.by_asid.remove(&tag);
+            self.processes.get_mut(&pid).expect("live").asid = NO_ASID;
+        }
     }
 
     /// End of the run at `end`: close the thrashing accounting.
@@ -523,8 +614,22 @@ impl Kernel {
     pub fn processes(&self) -> impl Iterator<Item = &Process> {
         self.processes.values()
     }
+    /// The process whose translation tag `asid` is: with PCID the holder of that hardware
+    /// tag; without, the running process (every process uses tag 0).
     pub fn pid_of(&self, asid: Asid) -> Option<Pid> {
-        self.by_asid.get(&asid).copied()
+        if self.cfg.pcid {
+            self.by_asid.get(&asid).copied()
+        } else {
+            self.running
+        }
+    }
+
+    /// Deliberately break the kernel: context switches without PCID skip the TLB flush, so a
+    /// process can use another's translations. Only for the test that shows the isolation
+    /// checks catch it.
+    #[doc(hidden)]
+    pub fn break_isolation_for_test(&mut self) {
+        self.broken_skip_switch_flush = true;
     }
     pub fn frames(&self) -> &FrameAllocator {
         &self.frames

@@ -55,6 +55,11 @@ pub struct FaultSection {
 pub struct OsSection {
     pub context_switches: u64,
     pub tlb_flushes: u64,
+    /// Hardware ASIDs recycled (with `os.pcid`), each with a flush of its entries.
+    pub asid_recycles: u64,
+    /// TLB misses caused by context switches: walks for pages whose translation a switch's
+    /// flush (or an ASID recycle) had dropped.
+    pub switch_tlb_misses: u64,
     pub evictions: u64,
     pub swap_ins: u64,
     pub swap_outs: u64,
@@ -117,6 +122,8 @@ pub struct ProcessSection {
     pub core_cycles: u64,
     /// Times it gave up the core while a fault of its waited for the disk (blocked on I/O).
     pub blocked: u64,
+    /// Its walks for pages whose translation a context switch had dropped.
+    pub switch_tlb_misses: u64,
     pub resident_pages: u64,
     /// "running", "exited", or e.g. "SIGSEGV at 0x1000: write to a read-only segment".
     pub exit: String,
@@ -213,6 +220,8 @@ impl SystemStats {
             os: OsSection {
                 context_switches: os.context_switches,
                 tlb_flushes: os.tlb_flushes,
+                asid_recycles: os.asid_recycles,
+                switch_tlb_misses: sys.switch_tlb_misses(),
                 evictions: os.evictions,
                 swap_ins: os.swap_ins,
                 swap_outs: os.swap_outs,
@@ -265,6 +274,7 @@ impl SystemStats {
                         fault_cycles: ks.fault_cycles,
                         core_cycles: r.core_cycles,
                         blocked: r.blocked,
+                        switch_tlb_misses: r.switch_tlb_misses,
                         resident_pages: k.map_or(0, |p| p.resident_pages),
                         exit: k.map_or_else(String::new, |p| p.status.describe()),
                     }

@@ -20,14 +20,16 @@ use crate::device::{DeviceSpec, Nic};
 use crate::probe::Window;
 pub use crate::scenario::Syscall;
 use crate::workload::{Record, Workload, WorkloadError};
+use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 use vmsim_hw::core::{Access, AccessDone, Core, CorePorts, TrapPorts, TrapReply};
 use vmsim_hw::disk::Disk;
 use vmsim_hw::dma::DmaEngine;
 use vmsim_hw::memory::PhysMem;
 use vmsim_hw::memsys::{MemPorts, MemorySystem};
+use vmsim_hw::tlb::TlbEntry;
 use vmsim_hw::walker::{WalkPorts, WalkRecord, Walkers};
-use vmsim_hw::{AccessKind, Asid, Cycle, Cycles, PhysAddr, Ppn, VirtAddr, Vpn};
+use vmsim_hw::{AccessKind, Asid, Cycle, Cycles, Ppn, VirtAddr, Vpn};
 use vmsim_os::syscall::VaRange;
 use vmsim_os::{
     IoRequest, Kernel, Mmu, OsError, Pid, ReplyAction, Scheduler, Segment, SegmentKind,
@@ -124,6 +126,8 @@ pub struct ProcRunStats {
     pub core_cycles: u64,
     /// Times it gave up the core while the kernel serviced a fault that waited for the disk.
     pub blocked: u64,
+    /// Walks for pages whose translation a context switch had dropped.
+    pub switch_tlb_misses: u64,
     pub syscalls: u64,
 }
 
@@ -170,6 +174,7 @@ pub struct System {
     /// The data of the access in flight (a data-carrying access's value).
     inflight_data: Option<u64>,
     touches: bool,
+    flushed: SwitchFlushes,
     /// The DMA engine, the disk or a device has work, or the kernel has I/O queued: only then
     /// does the run loop ask them for events.
     io_active: bool,
@@ -178,6 +183,9 @@ pub struct System {
     pub check_invariants: bool,
     integrity: IntegrityStats,
     kills: Vec<Kill>,
+    switch_tlb_misses: u64,
+    /// An isolation violation seen with `check_invariants`, reported by the run loop.
+    violation: Option<String>,
 }
 
 /// The address space of a trace process: one user read-write-execute segment over the whole
@@ -191,10 +199,36 @@ pub fn trace_segments() -> Vec<Segment> {
     }]
 }
 
-/// The core's translation caches, as the kernel drives them.
+/// Translations dropped by context switches (flushes without PCID, recycled ASIDs with it), to
+/// count the TLB misses that switches cause: a walk for a page whose translation a switch
+/// dropped is one.
+#[derive(Default)]
+struct SwitchFlushes {
+    /// The process holding each address-space tag.
+    owners: BTreeMap<Asid, Pid>,
+    /// (pid, vpn) of translations dropped by switches and not walked since.
+    pages: BTreeSet<(u32, u64)>,
+}
+
+impl SwitchFlushes {
+    fn record(&mut self, core: &Core, which: impl Fn(&TlbEntry) -> bool) {
+        for level in ["l1i", "l1d", "l2"] {
+            let tlb = core.tlb(level).expect("every level exists");
+            for e in tlb.valid_entries().filter(|e| !e.global && which(e)) {
+                if let Some(pid) = self.owners.get(&e.asid) {
+                    self.pages.insert((pid.0, e.vpn.0));
+                }
+            }
+        }
+    }
+}
+
+/// The core's translation caches, as the kernel drives them. During a dispatch, the
+/// translations a switch drops are recorded.
 struct CoreMmu<'a> {
     core: &'a mut Core,
     walkers: &'a mut Walkers,
+    flushed: Option<&'a mut SwitchFlushes>,
 }
 
 impl Mmu for CoreMmu<'_> {
@@ -204,10 +238,16 @@ impl Mmu for CoreMmu<'_> {
         self.walkers.pwc_mut().invalidate_va(asid, vpn.base());
     }
     fn invalidate_asid(&mut self, asid: Asid) {
+        if let Some(f) = self.flushed.as_deref_mut() {
+            f.record(self.core, |e| e.asid == asid);
+        }
         self.core.flush_asid(asid);
         self.walkers.pwc_mut().invalidate_asid(asid);
     }
     fn flush_non_global(&mut self) {
+        if let Some(f) = self.flushed.as_deref_mut() {
+            f.record(self.core, |_| true);
+        }
         self.core.flush_non_global();
         self.walkers.pwc_mut().invalidate_all();
     }
@@ -218,6 +258,7 @@ macro_rules! mmu {
         &mut CoreMmu {
             core: &mut $s.core,
             walkers: &mut $s.walkers,
+            flushed: None,
         }
     };
 }
@@ -311,10 +352,13 @@ impl System {
             sampler: None,
             inflight_data: None,
             touches,
+            flushed: SwitchFlushes::default(),
             io_active: !devices_empty,
             check_invariants: false,
             integrity: IntegrityStats::default(),
             kills: Vec::new(),
+            switch_tlb_misses: 0,
+            violation: None,
         })
     }
 
@@ -464,6 +508,9 @@ impl System {
                     .check_invariants(&self.phys)
                     .map_err(|msg| SimError::Invariant { now: now.0, msg })?;
             }
+            if let Some(msg) = self.violation.take() {
+                return Err(SimError::Invariant { now: now.0, msg });
+            }
             // At an access boundary: switch processes, run system calls, then feed the core;
             // while it completes accesses on its L1 paths before anything else is due, keep
             // feeding it.
@@ -581,6 +628,7 @@ impl System {
             va: rec.va,
             size: rec.size,
             instrs: rec.instrs,
+            data: rec.data,
         };
         let mut ports = CorePorts {
             walk: &mut self.walk_ports,
@@ -645,17 +693,22 @@ impl System {
         };
         let i = (pid.0 - 1) as usize;
         let (root, asid, cost) = match self.loaded {
-            // The first dispatch, or the same process again: no switch.
-            None => {
-                let p = self.kernel.process(pid).expect("scheduled pid");
-                (p.root, p.asid, Cycles(0))
-            }
             Some(l) if l == pid => {
+                // The same process again: no switch.
                 let p = self.kernel.process(pid).expect("scheduled pid");
                 (p.root, p.asid, Cycles(0))
             }
-            Some(_) => self.kernel.context_switch(now, pid, mmu!(self)),
+            loaded => {
+                let first = loaded.is_none();
+                let mut mmu = CoreMmu {
+                    core: &mut self.core,
+                    walkers: &mut self.walkers,
+                    flushed: Some(&mut self.flushed),
+                };
+                self.kernel.dispatch(now, pid, first, &mut mmu)
+            }
         };
+        self.flushed.owners.insert(asid, pid);
         self.core.resume(asid, root, true, now + cost);
         if let Some((p, data)) = self.procs[i].parked.take() {
             // Back to the access it gave the core up in, waiting for the reply.
@@ -678,6 +731,7 @@ impl System {
         let mmu = &mut CoreMmu {
             core: &mut self.core,
             walkers: &mut self.walkers,
+            flushed: None,
         };
         Ok(match call {
             Syscall::Mmap(seg) => k.mmap(now, &mut self.phys, pid, seg)?,
@@ -715,6 +769,7 @@ impl System {
         let mmu = &mut CoreMmu {
             core: &mut self.core,
             walkers: &mut self.walkers,
+            flushed: None,
         };
         self.kernel.handle_fault(now, &mut self.phys, &fault, mmu)?;
         if self.kernel.next_io().is_some() {
@@ -796,6 +851,7 @@ impl System {
             let mmu = &mut CoreMmu {
                 core: &mut self.core,
                 walkers: &mut self.walkers,
+                flushed: None,
             };
             self.kernel.on_dma(now, &mut self.phys, c, mmu)?;
         }
@@ -804,6 +860,7 @@ impl System {
             let mmu = &mut CoreMmu {
                 core: &mut self.core,
                 walkers: &mut self.walkers,
+                flushed: None,
             };
             self.kernel.on_disk(now, &mut self.phys, c, mmu)?;
         }
@@ -883,6 +940,12 @@ impl System {
             self.walk_latency.record((w.end - w.start).0);
             if let Some(i) = self.current {
                 self.procs[i].stats.walks += 1;
+                if !self.flushed.pages.is_empty()
+                    && self.flushed.pages.remove(&(pid.0, w.va.vpn().0))
+                {
+                    self.procs[i].stats.switch_tlb_misses += 1;
+                    self.switch_tlb_misses += 1;
+                }
             }
             obs.on_walk(pid, &w);
         }
@@ -912,26 +975,48 @@ impl System {
         if let Some(v) = self.inflight_data.take()
             && !killed
         {
-            let pa = PhysAddr(a.pa.0 & !7);
             match a.kind {
-                AccessKind::Write => {
-                    self.phys.write_u64(pa, v);
-                    self.integrity.stores += 1;
-                }
+                AccessKind::Write => self.integrity.stores += 1,
                 AccessKind::Read => {
                     self.integrity.loads_checked += 1;
-                    let got = self.phys.read_u64(pa);
+                    let got = a.loaded.unwrap_or(0);
                     if got != v {
                         self.integrity.errors += 1;
                         if self.integrity.first_error.is_none() {
                             self.integrity.first_error = Some(format!(
-                                "cycle {}: load at {:#x} (pa {:#x}) found {got:#x}, expected {v:#x}",
-                                a.end.0, a.va.0, pa.0
+                                "cycle {}: pid {} load at {:#x} (pa {:#x}) found {got:#x}, \
+                                 expected {v:#x}",
+                                a.end.0,
+                                self.current.map_or(0, |i| self.procs[i].pid.0),
+                                a.va.0,
+                                a.pa.0 & !7
                             ));
                         }
                     }
                 }
                 AccessKind::Execute => {}
+            }
+        }
+        if self.check_invariants
+            && !killed
+            && let Some(i) = self.current
+        {
+            // Isolation: the frame the access reached is the one its own page table maps
+            // there (if the page is still mapped: an eviction may have taken it since).
+            let pid = self.procs[i].pid;
+            let page = VirtAddr(a.va.0 & !(vmsim_hw::PAGE_SIZE - 1));
+            if let Some(pt) = self.kernel.page_table(pid)
+                && let Some((_, pte)) = pt.lookup(&self.phys, page)
+                && pte.ppn() != a.pa.ppn()
+                && self.violation.is_none()
+            {
+                self.violation = Some(format!(
+                    "pid {} reached frame {} at {:#x}, which its page table maps to frame {}",
+                    pid.0,
+                    a.pa.ppn().0,
+                    a.va.0,
+                    pte.ppn().0
+                ));
             }
         }
     }
@@ -963,6 +1048,10 @@ impl System {
     /// Data-carrying access checks.
     pub fn integrity(&self) -> &IntegrityStats {
         &self.integrity
+    }
+    /// Walks for pages whose translation a context switch had dropped (all processes).
+    pub fn switch_tlb_misses(&self) -> u64 {
+        self.switch_tlb_misses
     }
     /// Processes killed, in order.
     pub fn kills(&self) -> &[Kill] {
