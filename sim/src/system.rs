@@ -492,18 +492,21 @@ impl System {
             if due(next_mem, now) {
                 progress |= self.mem.tick(now, &mut self.mem_ports);
             }
+            let mut kernel_acted = false;
             if due(next_io, now) {
                 let p = self.tick_io(now)?;
                 if p {
                     self.deliver_replies(obs);
                 }
                 progress |= p;
+                kernel_acted |= p;
             }
             if due(next_trap, now) && self.service_traps(now)? {
                 self.deliver_replies(obs);
                 progress = true;
+                kernel_acted = true;
             }
-            if self.check_invariants && progress {
+            if self.check_invariants && kernel_acted {
                 self.kernel
                     .check_invariants(&self.phys)
                     .map_err(|msg| SimError::Invariant { now: now.0, msg })?;

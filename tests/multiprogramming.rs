@@ -1,0 +1,154 @@
+//! Context switches with and without PCID, ASID recycling, and blocking on I/O.
+
+mod common;
+
+use vmsim_hw::core::{AccessDone, FaultKind};
+use vmsim_os::Pid;
+use vmsim_sim::Observer;
+
+#[derive(Default)]
+struct ByPid {
+    accesses: Vec<(Pid, AccessDone)>,
+}
+
+impl Observer for ByPid {
+    fn on_access(&mut self, pid: Pid, a: &AccessDone) {
+        self.accesses.push((pid, *a));
+    }
+}
+use vmsim_sim::{ConfigBuilder, NoObserver, SystemStats};
+
+/// Three processes over the same virtual addresses, switched every 20,000 cycles: two
+/// random-access workers and a small sequential one.
+const THREE: &str = r#"
+seed = 11
+[os]
+time_slice = 20000
+[[process]]
+segments = [{ start = 0x1000_0000, len = 0x20_0000, perms = "rw-u" }]
+workload = { kind = "random", base = 0x1000_0000, pages = 512, accesses = 6000 }
+[[process]]
+segments = [{ start = 0x1000_0000, len = 0x20_0000, perms = "rw-u" }]
+workload = { kind = "random", base = 0x1000_0000, pages = 512, accesses = 6000 }
+[[process]]
+segments = [{ start = 0x1000_0000, len = 0x1_0000, perms = "rw-u" }]
+workload = { kind = "sequential", base = 0x1000_0000, pages = 16, accesses = 6000 }
+"#;
+
+fn stats(toml: &str, sets: &[&str]) -> SystemStats {
+    let mut b = ConfigBuilder::new().toml("t.toml", toml).unwrap();
+    for s in sets {
+        b = b.set(s).unwrap();
+    }
+    let cfg = b.build().unwrap();
+    vmsim_sim::run(&cfg, None, &mut NoObserver).unwrap().stats
+}
+
+#[test]
+fn pcid_keeps_translations_across_switches() {
+    let flush = stats(THREE, &["os.pcid=false"]);
+    let pcid = stats(THREE, &["os.pcid=true"]);
+    assert!(flush.os.context_switches > 10);
+    // Without PCID every switch flushes, and the refills are counted as switch misses.
+    assert_eq!(flush.os.tlb_flushes, flush.os.context_switches);
+    assert!(flush.os.switch_tlb_misses > 0);
+    // With PCID and enough hardware ASIDs (6 for 3 processes) nothing is flushed.
+    assert_eq!(pcid.os.tlb_flushes, 0);
+    assert_eq!(pcid.os.asid_recycles, 0);
+    assert_eq!(pcid.os.switch_tlb_misses, 0);
+    assert!(
+        pcid.tlb["l2"].misses < flush.tlb["l2"].misses,
+        "PCID {} vs flush {}",
+        pcid.tlb["l2"].misses,
+        flush.tlb["l2"].misses
+    );
+    assert!(pcid.walker.walks < flush.walker.walks);
+    // Per process, the switch misses add up.
+    let sum: u64 = flush.processes.iter().map(|p| p.switch_tlb_misses).sum();
+    assert_eq!(sum, flush.os.switch_tlb_misses);
+}
+
+#[test]
+fn too_few_hardware_asids_are_recycled_with_a_flush() {
+    let s = stats(THREE, &["os.pcid=true", "os.asids=2"]);
+    // Three processes round robin over two tags: while all three live, every dispatch after
+    // the first two takes the tag of the least recently dispatched process, and flushes it.
+    assert!(s.os.asid_recycles > 2);
+    assert!(s.os.asid_recycles < s.os.context_switches);
+    assert_eq!(s.os.tlb_flushes, s.os.asid_recycles);
+    assert!(s.os.switch_tlb_misses > 0);
+    let roomy = stats(THREE, &["os.pcid=true", "os.asids=3"]);
+    assert_eq!(roomy.os.asid_recycles, 0);
+    assert!(roomy.os.switch_tlb_misses < s.os.switch_tlb_misses);
+}
+
+#[test]
+fn with_one_process_pcid_changes_nothing() {
+    let one = r#"
+[[process]]
+segments = [{ start = 0x1000_0000, len = 0x20_0000, perms = "rw-u" }]
+workload = { kind = "zipf", base = 0x1000_0000, pages = 512, accesses = 5000 }
+"#;
+    let a = stats(one, &["os.pcid=false"]);
+    let b = stats(one, &["os.pcid=true"]);
+    assert_eq!(a.os.context_switches, 0);
+    assert_eq!(a.to_json(), b.to_json());
+}
+
+/// Two swapping processes and one compute process: the swappers give up the core while their
+/// faults wait for the disk, and the compute process's accesses overlap the disk time.
+const BLOCKING: &str = r#"
+seed = 5
+[os]
+frames = 48
+time_slice = 50000
+[[process]]
+segments = [{ start = 0x1000_0000, len = 0x4_0000, perms = "rw-u" }]
+workload = { kind = "random", base = 0x1000_0000, pages = 64, accesses = 300, data = true, write_ratio = 0.5 }
+[[process]]
+segments = [{ start = 0x2000_0000, len = 0x4_0000, perms = "rw-u" }]
+workload = { kind = "random", base = 0x2000_0000, pages = 64, accesses = 300, data = true, write_ratio = 0.5 }
+[[process]]
+segments = [{ start = 0x3000_0000, len = 0x4000, perms = "rw-u" }]
+workload = { kind = "sequential", base = 0x3000_0000, pages = 4, accesses = 100000, write_ratio = 0.3 }
+"#;
+
+#[test]
+fn a_process_waiting_for_the_disk_gives_up_the_core() {
+    let s = stats(BLOCKING, &[]);
+    assert!(s.os.swap_ins > 0);
+    assert!(s.processes[0].blocked > 0 && s.processes[1].blocked > 0);
+    // The compute process never waits for a swap-in (its first touches may wait for a
+    // victim's write-out, though).
+    assert_eq!(s.processes[2].major_faults, 0);
+    assert_eq!(s.integrity.errors, 0);
+    assert!(s.integrity.loads_checked > 0);
+    for p in &s.processes {
+        assert_eq!(p.exit, "exited");
+    }
+    // The compute process ran while the swappers' major faults waited for the disk: some of
+    // its accesses lie wholly inside a swapper's major-fault access.
+    let cfg = ConfigBuilder::new()
+        .toml("b.toml", BLOCKING)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rec = ByPid::default();
+    vmsim_sim::run(&cfg, None, &mut rec).unwrap();
+    let majors: Vec<(u64, u64)> = rec
+        .accesses
+        .iter()
+        .filter(|(pid, a)| pid.0 != 3 && a.fault == FaultKind::Major)
+        .map(|(_, a)| (a.start.0, a.end.0))
+        .collect();
+    assert!(!majors.is_empty());
+    let overlapped = rec
+        .accesses
+        .iter()
+        .filter(|(pid, a)| pid.0 == 3 && majors.iter().any(|&(s, e)| s < a.start.0 && a.end.0 < e))
+        .count();
+    assert!(
+        overlapped > 1000,
+        "{overlapped} compute accesses overlapped a major fault"
+    );
+}
