@@ -108,7 +108,7 @@ struct BenchArgs {
 }
 
 fn build_config(args: &ConfigArgs, extra: &[String]) -> Result<Config> {
-    build_config_with(args, None, extra)
+    build_config_with(args, None, false, extra)
 }
 
 /// The configuration of the layers: defaults, preset, the config or scenario file, `--set`s.
@@ -118,6 +118,7 @@ fn build_config(args: &ConfigArgs, extra: &[String]) -> Result<Config> {
 fn build_config_with(
     args: &ConfigArgs,
     scenario: Option<&Path>,
+    built_in: bool,
     extra: &[String],
 ) -> Result<Config> {
     let mut b = ConfigBuilder::new();
@@ -129,11 +130,21 @@ fn build_config_with(
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         b = b.toml(&path.display().to_string(), &text)?;
     }
-    if let Some(path) = scenario {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read scenario file {name}"))?;
-        b = b.toml(&name, &text)?;
+    let scenario_text = match scenario {
+        Some(path) => {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read scenario file {name}"))?;
+            Some((name, text))
+        }
+        None if built_in => Some((
+            "the built-in default system (sim/scenarios/default.toml)".to_string(),
+            vmsim_sim::scenario::DEFAULT_SYSTEM.to_string(),
+        )),
+        None => None,
+    };
+    if let Some((name, text)) = &scenario_text {
+        b = b.toml(name, text)?;
         if let Ok(table) = text.parse::<toml::Table>()
             && table.contains_key("workload")
         {
@@ -201,7 +212,18 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     if let Some(w) = &args.workload {
         extra.push(format!("workload.kind={w}"));
     }
-    let cfg = build_config_with(&args.cfg, args.scenario.as_deref(), &extra)?;
+    // With no workload, trace, scenario or config of its own, a run is the built-in default
+    // system; `--workload NAME` runs one synthetic workload instead.
+    let built_in = args.scenario.is_none()
+        && args.cfg.config.is_none()
+        && args.trace.is_none()
+        && args.workload.is_none()
+        && !args
+            .cfg
+            .sets
+            .iter()
+            .any(|s| s.trim_start().starts_with("workload."));
+    let cfg = build_config_with(&args.cfg, args.scenario.as_deref(), built_in, &extra)?;
     let bar = if args.quiet {
         None
     } else {

@@ -26,6 +26,10 @@ use vmsim_os::{Segment, SegmentKind, SegmentPerms};
 use crate::config::ConfigError;
 use crate::workload::{self, USER_VA_END, Workload, WorkloadConfig, WorkloadError, process_label};
 
+/// The built-in default system that `vmsim run` runs with no workload, trace, scenario or config
+/// of its own (`sim/scenarios/default.toml`).
+pub const DEFAULT_SYSTEM: &str = include_str!("../scenarios/default.toml");
+
 /// Most processes a scenario may describe: the 4095 non-zero 12-bit PCIDs.
 pub const MAX_PROCESSES: usize = 4095;
 

@@ -126,11 +126,18 @@ pub fn render(out: &RunOutput) -> String {
             s.dma.total_latency / s.dma.transfers
         );
     }
+    for d in &s.devices {
+        let _ = writeln!(
+            t,
+            "  device          {} of {} DMA bursts delivered into pid {}'s ring",
+            d.delivered, d.sent, d.pid
+        );
+    }
     if o.context_switches > 0 {
         let _ = writeln!(
             t,
-            "  scheduling      {} context switches, {} TLB flushes",
-            o.context_switches, o.tlb_flushes
+            "  scheduling      {} context switches, {} TLB flushes, {} ASID recycles; {} TLB misses caused by switches",
+            o.context_switches, o.tlb_flushes, o.asid_recycles, o.switch_tlb_misses
         );
     }
     if o.thrashing_windows > 0 {

@@ -19,6 +19,7 @@ pub mod champsim;
 pub mod data;
 pub mod lackey;
 pub mod reader;
+pub mod sharing;
 pub mod synthetic;
 
 use serde::{Deserialize, Serialize};
@@ -145,6 +146,10 @@ pub enum WorkloadKind {
     Zipf,
     /// [`synthetic::PointerChase`]
     PointerChase,
+    /// [`sharing::SharedBuffer`]: writes a shared buffer every word of which has a known value.
+    Producer,
+    /// [`sharing::SharedBuffer`]: reads the producer's buffer and checks every word.
+    Consumer,
     /// A trace file: `trace` (path) in `format`.
     Trace,
 }
@@ -157,6 +162,8 @@ impl WorkloadKind {
             WorkloadKind::Random => "random",
             WorkloadKind::Zipf => "zipf",
             WorkloadKind::PointerChase => "pointer-chase",
+            WorkloadKind::Producer => "producer",
+            WorkloadKind::Consumer => "consumer",
             WorkloadKind::Trace => "trace",
         }
     }
@@ -299,6 +306,15 @@ impl WorkloadConfig {
                  (remove workload.data or pick a synthetic kind)",
             ));
         }
+        if self.data && matches!(self.kind, WorkloadKind::Producer | WorkloadKind::Consumer) {
+            return Err(config_err(
+                "data",
+                format!(
+                    "kind \"{}\" always carries data (its own values): remove workload.data",
+                    self.kind
+                ),
+            ));
+        }
         if self.pages == 0 {
             return Err(config_err("pages", "must be at least 1"));
         }
@@ -396,6 +412,16 @@ pub fn build_for(
         WorkloadKind::Random => Box::new(synthetic::UniformRandom::new(cfg, seed)),
         WorkloadKind::Zipf => Box::new(synthetic::Zipf::new(cfg, seed)),
         WorkloadKind::PointerChase => Box::new(synthetic::PointerChase::new(cfg, seed)),
+        WorkloadKind::Producer => Box::new(sharing::SharedBuffer::new(
+            cfg,
+            seed,
+            sharing::Role::Producer,
+        )),
+        WorkloadKind::Consumer => Box::new(sharing::SharedBuffer::new(
+            cfg,
+            seed,
+            sharing::Role::Consumer,
+        )),
         WorkloadKind::Trace => {
             // validate() guarantees the path is set.
             let path = cfg.trace.as_deref().unwrap_or_default();
