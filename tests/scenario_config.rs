@@ -42,9 +42,12 @@ fn every_example_scenario_parses_and_round_trips() {
         if path.extension().is_some_and(|e| e == "toml") {
             let cfg = load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(cfg.is_scenario(), "{} has no [[process]]", path.display());
-            // Small enough to run in well under a second.
-            for p in &cfg.process {
-                assert!(p.workload.accesses <= 20_000, "{}", path.display());
+            // Small enough to run in well under a second (the default system, about a second
+            // in release builds, is tested in tests/default_system.rs).
+            if !path.ends_with("default.toml") {
+                for p in &cfg.process {
+                    assert!(p.workload.accesses <= 20_000, "{}", path.display());
+                }
             }
             let again = ConfigBuilder::new()
                 .toml("config.toml", &cfg.to_toml())
