@@ -61,7 +61,13 @@ fn every_example_scenario_parses_and_round_trips() {
     names.sort();
     assert_eq!(
         names,
-        ["dma.toml", "mprotect.toml", "segv.toml", "swap.toml"]
+        [
+            "default.toml",
+            "dma.toml",
+            "mprotect.toml",
+            "segv.toml",
+            "swap.toml"
+        ]
     );
 }
 
