@@ -95,3 +95,63 @@ fn zipf_2000_accesses_256_pages_ddr4_caches_on() {
     insta::assert_snapshot!("accesses_csv_head", head(&accesses, 20));
     insta::assert_snapshot!("walks_csv_head", head(&walks, 20));
 }
+
+/// A small scenario that swaps, switches, kills and receives DMA bursts: its `stats.json` and
+/// the head of its `events.csv`.
+#[test]
+fn swapping_scenario_events_and_stats() {
+    let toml = r#"
+seed = 9
+[os]
+frames = 20
+time_slice = 30000
+[[process]]
+name = "swapper"
+segments = [{ start = 0x1000_0000, len = 0x2_0000, perms = "rw-u" }]
+workload = { kind = "random", base = 0x1000_0000, pages = 32, accesses = 120, data = true, write_ratio = 0.5 }
+[[process]]
+name = "receiver"
+segments = [{ start = 0x2000_0000, len = 0x2000, perms = "rw-u", kind = "dma" }]
+workload = { kind = "sequential", base = 0x2000_0000, pages = 2, accesses = 2000, write_ratio = 0.0 }
+[[process]]
+name = "rogue"
+segments = [{ start = 0x3000_0000, len = 0x1000, perms = "r--u" }]
+workload = { kind = "sequential", base = 0x3000_0000, pages = 1, accesses = 20, write_ratio = 0.2 }
+[[device]]
+process = 2
+segment_start = 0x2000_0000
+burst_bytes = 256
+interval_cycles = 40000
+bursts = 3
+"#;
+    let cfg = vmsim_sim::ConfigBuilder::new()
+        .toml("s.toml", toml)
+        .unwrap()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = vmsim_sim::run(&cfg, Some(dir.path()), &mut NoObserver).unwrap();
+    let events = fs::read_to_string(dir.path().join("events.csv")).unwrap();
+    let count = |k: &str| {
+        events
+            .lines()
+            .filter(|l| l.starts_with(&format!("{k},")))
+            .count() as u64
+    };
+    let s = &out.stats;
+    // Every counted event has its row.
+    assert_eq!(count("minor_fault"), s.faults.minor);
+    assert_eq!(count("major_fault"), s.faults.major);
+    assert_eq!(count("swap_in"), s.os.swap_ins);
+    assert_eq!(count("swap_out"), s.os.swap_outs);
+    assert_eq!(count("eviction"), s.os.evictions);
+    assert_eq!(count("disk_read"), s.disk.reads);
+    assert_eq!(count("disk_write"), s.disk.writes);
+    assert_eq!(count("context_switch"), s.os.context_switches);
+    assert_eq!(count("kill_sigsegv"), 1);
+    assert_eq!(count("device_dma"), s.devices[0].delivered);
+    assert!(s.os.swap_ins > 0 && s.devices[0].delivered > 0);
+    assert_eq!(s.integrity.errors, 0);
+    insta::assert_snapshot!("scenario_stats_json", s.to_json());
+    insta::assert_snapshot!("scenario_events_csv_head", head(&events, 40));
+}

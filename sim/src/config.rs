@@ -81,6 +81,9 @@ pub struct OutputConfig {
     pub accesses_csv: bool,
     /// Write `walks.csv`, one row per page walk.
     pub walks_csv: bool,
+    /// Write `events.csv`, one row per fault, kill, eviction, swap transfer, disk request,
+    /// device DMA burst, system call and context switch.
+    pub events_csv: bool,
     /// At most this many rows per CSV (0 = unlimited); stats always cover the whole run.
     pub max_csv_rows: u64,
 }
@@ -90,6 +93,7 @@ impl Default for OutputConfig {
         OutputConfig {
             accesses_csv: true,
             walks_csv: true,
+            events_csv: true,
             max_csv_rows: 1_000_000,
         }
     }

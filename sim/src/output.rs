@@ -1,4 +1,5 @@
-//! Result files: `stats.json`, `accesses.csv`, `walks.csv` and the resolved `config.toml`, plus
+//! Result files: `stats.json`, `accesses.csv`, `walks.csv`, `events.csv` and the resolved
+//! `config.toml`, plus
 //! the summary table printed on stdout.
 //!
 //! Files are written under temporary names (`.NAME.partial`) and renamed into place only when
@@ -46,6 +47,17 @@ pub const WALK_COLUMNS: [&str; 9] = [
     "result",
 ];
 
+/// Columns of `events.csv`.
+pub const EVENT_COLUMNS: [&str; 7] = [
+    "kind",
+    "cycle_start",
+    "cycle_end",
+    "pid",
+    "va",
+    "frame",
+    "slot",
+];
+
 struct CsvSink {
     w: csv::Writer<BufWriter<File>>,
     tmp: PathBuf,
@@ -81,6 +93,7 @@ pub struct OutputFiles {
     dir: PathBuf,
     accesses: Option<CsvSink>,
     walks: Option<CsvSink>,
+    events: Option<CsvSink>,
     max_rows: u64,
     field: String,
     error: Option<SimError>,
@@ -134,10 +147,16 @@ impl OutputFiles {
         } else {
             None
         };
+        let events = if cfg.output.events_csv {
+            Some(CsvSink::create(dir, "events.csv", &EVENT_COLUMNS)?)
+        } else {
+            None
+        };
         Ok(OutputFiles {
             dir: dir.to_path_buf(),
             accesses,
             walks,
+            events,
             max_rows: if cfg.output.max_csv_rows == 0 {
                 u64::MAX
             } else {
@@ -163,9 +182,13 @@ impl OutputFiles {
 
     fn finish_inner(&mut self, stats: &SystemStats, cfg: &Config) -> Result<(), SimError> {
         let mut done = Vec::new();
-        for sink in [self.accesses.as_mut(), self.walks.as_mut()]
-            .into_iter()
-            .flatten()
+        for sink in [
+            self.accesses.as_mut(),
+            self.walks.as_mut(),
+            self.events.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
         {
             sink.w.flush().map_err(|e| io_err(&sink.tmp, e))?;
             done.push((sink.tmp.clone(), sink.dest.clone()));
@@ -183,12 +206,13 @@ impl OutputFiles {
         }
         self.accesses = None;
         self.walks = None;
+        self.events = None;
         Ok(())
     }
 
     /// Remove every partial file (the run failed).
     pub fn abort(&mut self) {
-        for sink in [self.accesses.take(), self.walks.take()]
+        for sink in [self.accesses.take(), self.walks.take(), self.events.take()]
             .into_iter()
             .flatten()
         {
@@ -207,7 +231,49 @@ impl OutputFiles {
     }
 }
 
+/// An optional value: empty when absent.
+struct Opt<T>(Option<T>);
+impl<T: std::fmt::Display> std::fmt::Display for Opt<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => Ok(()),
+        }
+    }
+}
+
+impl OutputFiles {
+    /// Whether `events.csv` is written (the run must then record events).
+    pub fn wants_events(&self) -> bool {
+        self.events.is_some()
+    }
+}
+
 impl Observer for OutputFiles {
+    fn on_event(&mut self, e: &crate::system::Event) {
+        let Some(sink) = self.events.as_mut() else {
+            return;
+        };
+        if sink.rows >= self.max_rows {
+            return;
+        }
+        sink.rows += 1;
+        let f = &mut self.field;
+        let fields: [&dyn std::fmt::Display; 7] = [
+            &e.kind,
+            &e.start.0,
+            &e.end.0,
+            &Opt(e.pid.map(|p| p.0)),
+            &Opt(e.va.map(|v| Hex(v.0))),
+            &Opt(e.frame.map(|p| p.0)),
+            &Opt(e.slot),
+        ];
+        if let Err(err) = write_row(&mut sink.w, f, &fields) {
+            let tmp = sink.tmp.clone();
+            self.record_err(csv_err(&tmp, err));
+        }
+    }
+
     fn on_access(&mut self, pid: Pid, a: &AccessDone) {
         let Some(sink) = self.accesses.as_mut() else {
             return;

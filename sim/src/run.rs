@@ -70,6 +70,9 @@ pub fn run_with(
         Some(d) => Some(OutputFiles::create(d, cfg)?),
         None => None,
     };
+    if files.as_ref().is_some_and(OutputFiles::wants_events) {
+        sys.record_events(true);
+    }
     let mut kills = Vec::new();
     let result = {
         let mut tee = Tee {
@@ -213,5 +216,11 @@ impl Observer for Tee<'_> {
             ),
         ));
         self.extra.on_kill(k);
+    }
+    fn on_event(&mut self, e: &crate::system::Event) {
+        if let Some(f) = self.files.as_mut() {
+            f.on_event(e);
+        }
+        self.extra.on_event(e);
     }
 }

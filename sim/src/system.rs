@@ -68,11 +68,29 @@ pub struct Kill {
     pub reason: String,
 }
 
-/// What a run reports as it goes: every completed access and walk, and kills.
+/// Something the OS or a device did, with its start and end cycles (a row of `events.csv`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// `minor_fault`, `major_fault`, `protection_fault`, `kill_sigsegv`, `kill_sigbus`,
+    /// `eviction`, `swap_out`, `swap_in` (the DMA transfers), `disk_read`, `disk_write`,
+    /// `device_dma`, `mmap`, `munmap`, `mprotect` or `context_switch`.
+    pub kind: &'static str,
+    pub start: Cycle,
+    pub end: Cycle,
+    pub pid: Option<Pid>,
+    pub va: Option<VirtAddr>,
+    pub frame: Option<Ppn>,
+    /// Swap slot (disk block), for swap and disk events.
+    pub slot: Option<u64>,
+}
+
+/// What a run reports as it goes: every completed access and walk, kills, and (when asked for
+/// with [`System::record_events`]) OS and device events.
 pub trait Observer {
     fn on_access(&mut self, _pid: Pid, _a: &AccessDone) {}
     fn on_walk(&mut self, _pid: Pid, _w: &WalkRecord) {}
     fn on_kill(&mut self, _kill: &Kill) {}
+    fn on_event(&mut self, _e: &Event) {}
 }
 
 /// An observer that ignores everything.
@@ -184,6 +202,9 @@ pub struct System {
     integrity: IntegrityStats,
     kills: Vec<Kill>,
     switch_tlb_misses: u64,
+    events_on: bool,
+    /// Disk and device events since the last drain.
+    io_events: Vec<Event>,
     /// An isolation violation seen with `check_invariants`, reported by the run loop.
     violation: Option<String>,
 }
@@ -358,6 +379,8 @@ impl System {
             integrity: IntegrityStats::default(),
             kills: Vec::new(),
             switch_tlb_misses: 0,
+            events_on: false,
+            io_events: Vec::new(),
             violation: None,
         })
     }
@@ -423,6 +446,33 @@ impl System {
         match (next, self.mem.dram().next_refresh_after(now)) {
             (Some(n), Some(r)) if r < n && s.wants_step_at(r) => Some(r),
             _ => next,
+        }
+    }
+
+    /// Report OS and device events to the observer (`events.csv`); off by default.
+    pub fn record_events(&mut self, on: bool) {
+        self.events_on = on;
+        self.kernel.log_events(on);
+    }
+
+    /// Hand the kernel's logged events to the observer.
+    fn drain_events(&mut self, obs: &mut dyn Observer) {
+        if !self.events_on {
+            return;
+        }
+        for e in self.kernel.take_events() {
+            obs.on_event(&Event {
+                kind: e.kind.as_str(),
+                start: e.start,
+                end: e.end,
+                pid: e.pid,
+                va: e.va,
+                frame: e.frame,
+                slot: e.slot,
+            });
+        }
+        for e in self.io_events.drain(..) {
+            obs.on_event(&e);
         }
     }
 
@@ -556,6 +606,9 @@ impl System {
                 }
                 self.now = r;
                 self.engine.steps += 1;
+            }
+            if self.events_on {
+                self.drain_events(obs);
             }
             let now = self.now;
             if progress || self.io_active {
@@ -849,6 +902,17 @@ impl System {
             progress = true;
             if let Some(d) = Nic::index_of(c.id) {
                 self.nics[d].delivered += 1;
+                if self.events_on {
+                    self.io_events.push(Event {
+                        kind: "device_dma",
+                        start: c.accepted,
+                        end: c.done,
+                        pid: Some(self.nics[d].spec.pid),
+                        va: None,
+                        frame: Some(c.frame),
+                        slot: None,
+                    });
+                }
                 continue;
             }
             let mmu = &mut CoreMmu {
@@ -860,6 +924,17 @@ impl System {
         }
         while let Some(c) = self.disk.pop_completion(now) {
             progress = true;
+            if self.events_on {
+                self.io_events.push(Event {
+                    kind: if c.write { "disk_write" } else { "disk_read" },
+                    start: c.arrival,
+                    end: c.done,
+                    pid: None,
+                    va: None,
+                    frame: None,
+                    slot: Some(c.block),
+                });
+            }
             let mmu = &mut CoreMmu {
                 core: &mut self.core,
                 walkers: &mut self.walkers,
