@@ -980,3 +980,54 @@ fn shared_object_pages_are_the_same_frames_in_both_processes() {
         "two zero-fills by the writer, two mappings of resident pages by the reader"
     );
 }
+
+/// A fault on a shared page that is already resident (another mapping brought it in) but whose
+/// mapping needs new page tables must not evict the very frame it is about to map.
+///
+/// One process maps the object `buf` twice: at 0x1000_0000 and at 512 GiB (a new PML4 entry, so
+/// mapping it needs 3 new tables). 8 frames, fifo: root 0; the write through the first mapping
+/// takes data frame 1 and tables 2-4; a private page takes frame 5; 6 and 7 are free. The read
+/// through the second mapping finds the page resident in frame 1 and needs 3 tables: fifo evicts
+/// frame 1, the oldest; the page goes to swap. It must then be read back (or the eviction must
+/// pick another frame); instead the fault maps frame 1, which has meanwhile become one of the new
+/// page tables.
+#[test]
+#[ignore = "bug: a fault mapping a resident shared page can evict that page's frame to make room for page tables, then maps the freed frame"]
+fn mapping_a_resident_shared_page_never_maps_a_frame_evicted_meanwhile() {
+    let cfg = plain_machine(L, &["os.frames=8", "os.eviction=fifo"]);
+    let far = 0x80_0000_0000u64;
+    let segs = vec![
+        segment(X, 0x1000, "rw-u", "shared:buf"),
+        segment(X + 0x1000, 0x1000, "rw-u", "anonymous"),
+        segment(far, 0x1000, "rw-u", "shared:buf"),
+    ];
+    let records = vec![
+        drec(Write, X + 8, 0x5eed),
+        drec(Write, X + 0x1000, 0x77),
+        drec(Read, far + 8, 0x5eed),
+    ];
+    let mut sys = System::with_processes(
+        &cfg,
+        vec![ProcessSpec {
+            name: "p".into(),
+            segments: segs,
+            events: vec![],
+        }],
+        Vec::new(),
+    )
+    .unwrap();
+    sys.check_invariants = true;
+    let result = sys.run_all(&mut [&mut VecWorkload::new(records)], &mut NoObserver);
+    assert!(result.is_ok(), "{}", result.unwrap_err());
+    let i = sys.integrity();
+    assert_eq!((i.loads_checked, i.errors), (1, 0), "{:?}", i.first_error);
+    let f = sys.frame_of(Pid(1), VirtAddr(far)).unwrap();
+    assert!(
+        matches!(
+            sys.kernel.frames().use_of(f),
+            vmsim_os::frames::FrameUse::Shared(_)
+        ),
+        "{:?}",
+        sys.kernel.frames().use_of(f)
+    );
+}
