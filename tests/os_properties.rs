@@ -129,7 +129,7 @@ fn proc_plan(shared: bool) -> impl Strategy<Value = ProcPlan> {
                     write,
                     wild,
                 }),
-            1..=24,
+            1..=20,
         ),
     )
         .prop_map(|(segs, mut events, accesses)| {
