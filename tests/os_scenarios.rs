@@ -342,6 +342,79 @@ fn major_fault_timing_is_exact_to_the_cycle() {
     );
 }
 
+/// The same three accesses, then a read of B: A came back clean and keeps its copy in slot 0
+/// (the swap cache), so evicting it needs no DMA and no disk write; B's read of slot 1 finds the
+/// disk idle (its last request, A's read, ended at 519,753).
+///  4. read B at E3 = 534,674: trap T4 = E3+16+4L = 535,090; A is dropped at once; the disk read
+///     runs 535,090..887,090; the DMA writes B into frame 7, done 887,090+S+4L+5 = 889,495; the
+///     retry is released at 901,495 and the access ends at 901,495+16+5L = 902,011.
+#[test]
+fn evicting_a_clean_page_with_a_swap_copy_costs_no_write() {
+    let cfg = one_free_frame_machine(&[]);
+    let records = vec![
+        drec(Write, PAGE_A, 0xa11a),
+        drec(Write, PAGE_B, 0xb22b),
+        drec(Read, PAGE_A, 0xa11a),
+        drec(Read, PAGE_B, 0xb22b),
+    ];
+    let (sys, r) = single(&cfg, tiny_segments(), Vec::new(), records, true);
+    let a = r.accesses[3].1;
+    let e3 = 534_674;
+    assert_eq!(r.accesses[2].1.end.0, e3);
+    let t4 = e3 + 16 + 4 * L;
+    let d4 = t4 + DISK_R + S + 4 * (L + 1) + 1;
+    assert_eq!(d4, 889_495);
+    assert_eq!(
+        (a.start.0, a.end.0, a.fault),
+        (e3, d4 + M + 16 + 5 * L, FaultKind::Major)
+    );
+    assert_eq!(a.end.0, 902_011);
+    let os = sys.kernel.stats();
+    assert_eq!((os.evictions, os.swap_outs, os.swap_ins), (3, 2, 2));
+    let d = sys.disk.stats();
+    assert_eq!((d.reads, d.writes), (2, 2));
+    assert_eq!(sys.dma.stats().transfers, 4);
+    assert_eq!(
+        (sys.integrity().loads_checked, sys.integrity().errors),
+        (2, 0)
+    );
+    // Slot 0 is held by A's swap entry, slot 1 by B's frame (its swap-cache copy).
+    assert_eq!(sys.kernel.swap().used(), 2);
+    assert_eq!(sys.kernel.frames().slot(vmsim_hw::Ppn(7)), Some(1));
+}
+
+/// Thrashing windows, exactly, on the three-access timeline above with 10,000-cycle windows and
+/// a 0.9 threshold. Fault service covers [416, 4416), [5348, 11753) and [12685, 534158); the run
+/// ends at 534,674.
+///  - window 0: 4000 + 4652 = 8652 busy cycles of 10,000: 0.865, not thrashing;
+///  - window 1: 1753 + 7315 = 9068: thrashing;
+///  - windows 2 to 52 (20,000..530,000): wholly busy, 51 of them;
+///  - window 53, partial (530,000..534,674, 4674 cycles): 4158 busy, 0.89: not thrashing.
+///
+/// So 52 windows; with the default threshold 0.5 all 54 are.
+#[test]
+fn thrashing_windows_follow_fault_service_exactly() {
+    let records = vec![
+        drec(Write, PAGE_A, 0xa11a),
+        drec(Write, PAGE_B, 0xb22b),
+        drec(Read, PAGE_A, 0xa11a),
+    ];
+    for (threshold, windows) in [("0.9", 52), ("0.5", 54)] {
+        let th = format!("os.thrashing_threshold={threshold}");
+        let cfg = one_free_frame_machine(&["os.thrashing_window=10000", &th]);
+        let (mut sys, _) = single(&cfg, tiny_segments(), Vec::new(), records.clone(), false);
+        assert_eq!(sys.cycles().0, 534_674);
+        assert_eq!(
+            sys.kernel.stats().fault_cycles,
+            4000 + (11_753 - 5348) + (534_158 - 12_685)
+        );
+        assert_eq!(sys.kernel.stats().thrashing_windows, windows, "{threshold}");
+        // Finishing again at the same end changes nothing.
+        sys.kernel.finish(sys.cycles());
+        assert_eq!(sys.kernel.stats().thrashing_windows, windows);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Disk errors
 
