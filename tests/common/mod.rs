@@ -82,3 +82,81 @@ impl Observer for Recorder {
         self.walks.push(*w);
     }
 }
+
+/// The text of `sim/scenarios/NAME`.
+pub fn scenario_text(name: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sim/scenarios")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A scenario file's configuration, with `sets` applied after it.
+pub fn scenario(name: &str, sets: &[&str]) -> Config {
+    toml_config(&scenario_text(name), sets)
+}
+
+/// A configuration from TOML text, with `sets` applied after it.
+pub fn toml_config(text: &str, sets: &[&str]) -> Config {
+    let mut b = ConfigBuilder::new().toml("test.toml", text).unwrap();
+    for s in sets {
+        b = b.set(s).unwrap();
+    }
+    b.build().unwrap()
+}
+
+/// Build the machine for `cfg` (its `[[process]]`es and devices) and run it to the end, with the
+/// kernel's invariants checked after every step when `check` is set.
+pub fn run_built(
+    cfg: &Config,
+    check: bool,
+    obs: &mut dyn Observer,
+) -> Result<vmsim_sim::System, vmsim_sim::SimError> {
+    let vmsim_sim::run::Built {
+        system: mut sys,
+        mut workloads,
+        ..
+    } = vmsim_sim::run::build(cfg)?;
+    sys.check_invariants = check;
+    let mut refs: Vec<&mut dyn Workload> = workloads
+        .iter_mut()
+        .map(|w| &mut **w as &mut dyn Workload)
+        .collect();
+    sys.run_all(&mut refs, obs)?;
+    Ok(sys)
+}
+
+/// A data-carrying record (8 bytes, no instructions): a write stores `v`, a read expects `v`.
+pub fn drec(kind: AccessKind, va: u64, v: u64) -> Record {
+    Record {
+        data: Some(v),
+        ..rec(kind, va, 8, 0)
+    }
+}
+
+/// A segment `[start, start + len)` with permissions `perms` (e.g. "rw-u") and kind `kind`
+/// ("anonymous", "dma" or "shared:NAME").
+pub fn segment(start: u64, len: u64, perms: &str, kind: &str) -> vmsim_os::Segment {
+    vmsim_os::Segment {
+        start: VirtAddr(start),
+        end: VirtAddr(start + len),
+        perms: vmsim_os::SegmentPerms::parse(perms).unwrap(),
+        kind: vmsim_os::SegmentKind::try_from(kind.to_string()).unwrap(),
+    }
+}
+
+/// An observer that keeps every completed access with its pid, and every kill.
+#[derive(Default)]
+pub struct PidRecorder {
+    pub accesses: Vec<(Pid, AccessDone)>,
+    pub kills: Vec<vmsim_sim::system::Kill>,
+}
+
+impl Observer for PidRecorder {
+    fn on_access(&mut self, pid: Pid, a: &AccessDone) {
+        self.accesses.push((pid, *a));
+    }
+    fn on_kill(&mut self, k: &vmsim_sim::system::Kill) {
+        self.kills.push(k.clone());
+    }
+}
