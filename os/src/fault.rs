@@ -180,6 +180,7 @@ impl Kernel {
                     .expect("a memory-to-device transfer carries the frame");
                 if self.swap.unpin(slot) {
                     // The page died while it was being read out: nothing to keep.
+                    self.stats.swap_outs_dropped += 1;
                 } else {
                     self.swap.written(slot, &content);
                     let id = self.io_id();
@@ -386,6 +387,37 @@ impl Kernel {
         })
     }
 
+    /// The faulting access of `pid` retried and completed at `now`: the frames its faults
+    /// brought in become eviction candidates. (Until then they are not: two processes short of
+    /// frames would otherwise take each other's page before either could use it, forever.)
+    pub fn retired(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        pid: Pid,
+        mmu: &mut dyn Mmu,
+    ) -> Result<(), OsError> {
+        let Some(frames) = self.fresh.remove(&pid) else {
+            return Ok(());
+        };
+        for f in frames {
+            if !self.frames.pinned(f)
+                && self.frames.owner(f).is_some()
+                && !self.evictor.contains(f)
+            {
+                self.evictor.insert(f, now.0);
+            }
+        }
+        if self
+            .jobs
+            .iter()
+            .any(|j| matches!(j.state, JobState::NeedFrames(_)))
+        {
+            self.advance(now, phys, mmu)?;
+        }
+        Ok(())
+    }
+
     /// Whether `pid` has a fault in service (its process waits for the kernel).
     pub fn fault_pending(&self, pid: Pid) -> bool {
         self.jobs.iter().any(|j| j.pid == pid)
@@ -533,6 +565,14 @@ impl Kernel {
                 crate::kernel::test_and_clear_accessed(frames, processes, shm, levels, phys, p)
             });
             let Some(victim) = victim else {
+                // Every frame is a page table, pinned, in transit for another fault, or just
+                // brought in for an access that has not retried yet: wait for that I/O or
+                // retry to free one. With neither in flight nothing ever will.
+                if self.jobs.iter().any(|j| j.state.io().is_some())
+                    || self.fresh.values().any(|v| !v.is_empty())
+                {
+                    return Ok(Step::Wait(JobState::NeedFrames(plan)));
+                }
                 return Err(OsError::OutOfFrames {
                     frames: self.frames.total(),
                 });
@@ -618,6 +658,10 @@ impl Kernel {
         };
         match plan.source {
             Source::Frame(f) => {
+                if self.evictor.contains(f) {
+                    self.evictor.remove(f);
+                    self.fresh.entry(pid).or_default().push(f);
+                }
                 let t = pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?;
                 self.stats.page_table_pages += t as u64;
                 self.processes.get_mut(&pid).expect("live").resident_pages += 1;
@@ -695,7 +739,9 @@ impl Kernel {
         if plan.pinned {
             self.frames.pin(f);
         } else {
-            self.evictor.insert(f, now.0);
+            // Not a candidate until the faulting access has retried (see `retired`).
+            let _ = now;
+            self.fresh.entry(pid).or_default().push(f);
         }
         if let PageRef::Shared { obj, index } = plan.page {
             self.shm[obj as usize].pages[index as usize] = ShmPage::Resident(f);

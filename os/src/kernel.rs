@@ -39,6 +39,9 @@ pub struct OsStats {
     pub evictions: u64,
     pub swap_outs: u64,
     pub swap_ins: u64,
+    /// Victims read out by the DMA engine whose page died (munmap, kill) before the read-out
+    /// ended: nothing was written.
+    pub swap_outs_dropped: u64,
     /// Swap writes the disk failed (their pages are lost).
     pub swap_write_errors: u64,
     /// Swap-ins whose content differed from what was written out: always 0 unless the model
@@ -168,6 +171,9 @@ pub struct Kernel {
     pub(crate) stats: OsStats,
     /// Faults being serviced, oldest first (see [`crate::fault`]).
     pub(crate) jobs: VecDeque<FaultJob>,
+    /// Frames faults brought in for accesses that have not retried yet (not eviction
+    /// candidates until [`Kernel::retired`]).
+    pub(crate) fresh: BTreeMap<Pid, Vec<Ppn>>,
     pub(crate) io: VecDeque<IoRequest>,
     pub(crate) replies: VecDeque<Reply>,
     next_io: u64,
@@ -198,6 +204,7 @@ impl Kernel {
             next_pid: 1,
             stats: OsStats::default(),
             jobs: VecDeque::new(),
+            fresh: BTreeMap::new(),
             io: VecDeque::new(),
             replies: VecDeque::new(),
             next_io: 0,
@@ -355,6 +362,12 @@ impl Kernel {
         self.replies.pop_front()
     }
 
+    /// Whether fault replies wait to be taken.
+    #[inline]
+    pub fn has_replies(&self) -> bool {
+        !self.replies.is_empty()
+    }
+
     /// Faults queued or in service.
     pub fn faults_pending(&self) -> usize {
         self.jobs.len()
@@ -444,6 +457,7 @@ impl Kernel {
         let Some(pt) = self.page_table(pid) else {
             return;
         };
+        self.fresh.remove(&pid);
         let asid = self.processes[&pid].asid;
         let evictor = &mut self.evictor;
         let swap = &mut self.swap;
@@ -663,8 +677,7 @@ impl Kernel {
     /// - every present leaf of a live address space maps a data frame whose reverse map names
     ///   this very mapping, with the flags its segment's permissions give (A and D aside);
     /// - every non-zero leaf (present or swap entry) lies inside a segment;
-    /// - every resident shared page's frame is owned by its object, and the evictor's
-    ///   candidates are exactly the resident unpinned data frames not in transit.
+    /// - every present leaf of a shared segment maps the frame its object records as resident.
     pub fn check_invariants(&self, phys: &PhysMem) -> Result<(), String> {
         let f = &self.frames;
         if f.free_count() + f.data_count() + f.table_count() != f.total() {

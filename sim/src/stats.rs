@@ -70,6 +70,8 @@ pub struct OsSection {
     /// what was written (always 0 unless the model is broken).
     pub swap_write_errors: u64,
     pub swap_integrity_errors: u64,
+    /// Victims read out whose page died meanwhile (no write).
+    pub swap_outs_dropped: u64,
     /// Swap slots in use at the end.
     pub swap_slots_used: u64,
     pub syscalls: u64,
@@ -228,6 +230,7 @@ impl SystemStats {
                 thrashing_windows: os.thrashing_windows,
                 swap_write_errors: os.swap_write_errors,
                 swap_integrity_errors: os.swap_integrity_errors,
+                swap_outs_dropped: os.swap_outs_dropped,
                 swap_slots_used: sys.kernel.swap().used(),
                 syscalls: os.syscalls,
                 frames: frames.total(),

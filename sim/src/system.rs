@@ -207,6 +207,8 @@ pub struct System {
     io_events: Vec<Event>,
     /// An isolation violation seen with `check_invariants`, reported by the run loop.
     violation: Option<String>,
+    /// An error met where it cannot be returned at once (an access's completion).
+    deferred: Option<SimError>,
 }
 
 /// The address space of a trace process: one user read-write-execute segment over the whole
@@ -382,6 +384,7 @@ impl System {
             events_on: false,
             io_events: Vec::new(),
             violation: None,
+            deferred: None,
         })
     }
 
@@ -564,6 +567,9 @@ impl System {
             if let Some(msg) = self.violation.take() {
                 return Err(SimError::Invariant { now: now.0, msg });
             }
+            if let Some(e) = self.deferred.take() {
+                return Err(e);
+            }
             // At an access boundary: switch processes, run system calls, then feed the core;
             // while it completes accesses on its L1 paths before anything else is due, keep
             // feeding it.
@@ -609,6 +615,10 @@ impl System {
             }
             if self.events_on {
                 self.drain_events(obs);
+            }
+            if self.kernel.has_replies() {
+                // Faults a retired access let go on (see `Kernel::retired`).
+                self.deliver_replies(obs);
             }
             let now = self.now;
             if progress || self.io_active {
@@ -1047,6 +1057,25 @@ impl System {
             p.tlb_miss_cycles += a.translation_cycles.saturating_sub(hit);
         }
         let killed = a.fault >= vmsim_hw::core::FaultKind::Segv;
+        if a.fault != vmsim_hw::core::FaultKind::None
+            && !killed
+            && let Some(i) = self.current
+        {
+            let pid = self.procs[i].pid;
+            let mmu = &mut CoreMmu {
+                core: &mut self.core,
+                walkers: &mut self.walkers,
+                flushed: None,
+            };
+            let now = self.now;
+            if let Err(e) = self.kernel.retired(now, &mut self.phys, pid, mmu) {
+                self.deferred.get_or_insert(SimError::Os(e));
+            }
+            if self.kernel.next_io().is_some() {
+                self.submit_io(now);
+                self.io_active = true;
+            }
+        }
         if self.touches && !killed {
             self.kernel.touch(a.pa.ppn(), a.end);
         }
