@@ -608,6 +608,38 @@ fn failed_swap_out_loses_the_page_and_its_owner_dies_with_sigbus_on_next_touch()
     assert_eq!(s.os.swap_integrity_errors, 0);
 }
 
+/// Two swapping processes sharing the core: every eviction of the other process's page must
+/// drop its translation (tagged with that process's ASID) even when the TLBs are not flushed at
+/// context switches (PCID). With PCID no switch flushes; without, every switch does. Either way
+/// no load ever finds another value than the last one stored.
+#[test]
+fn evictions_across_address_spaces_keep_data_with_and_without_pcid() {
+    for pcid in [true, false] {
+        let p = format!("os.pcid={pcid}");
+        let cfg = two_swappers(&[
+            &p,
+            "os.time_slice=200000",
+            "process[0].workload.accesses=300",
+            "process[1].workload.accesses=300",
+        ]);
+        let sys = run_built(&cfg, false, &mut NoObserver).unwrap();
+        let s = SystemStats::collect(&sys);
+        assert_eq!(
+            s.integrity.errors, 0,
+            "pcid {pcid}: {:?}",
+            s.integrity.first_error
+        );
+        assert!(s.integrity.loads_checked > 100);
+        assert!(s.os.swap_ins > 50, "pcid {pcid}");
+        assert!(s.os.context_switches > 10, "pcid {pcid}");
+        let flushes = if pcid { 0 } else { s.os.context_switches };
+        assert_eq!(s.os.tlb_flushes, flushes, "pcid {pcid}");
+        for p in &s.processes {
+            assert_eq!((p.accesses, p.exit.as_str()), (300, "exited"));
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // mmap, munmap, mprotect
 
