@@ -376,6 +376,22 @@ fn check(plan: &Plan) -> Result<(), TestCaseError> {
         .collect();
     let mut rec = common::PidRecorder::default();
     let result = sys.run_all(&mut refs, &mut rec);
+    if let Err(vmsim_sim::SimError::Os(vmsim_os::OsError::OutOfFrames { frames })) = &result {
+        // Page tables made on demand can outgrow the plan's estimate of four per process (a
+        // segment mapped far from the others needs tables of its own). The kernel gives up
+        // only when that is really so: not one frame holds an evictable page.
+        let f = sys.kernel.frames();
+        let stuck = (0..*frames)
+            .map(vmsim_hw::Ppn)
+            .filter(|&p| matches!(f.use_of(p), FrameUse::PageTable(_)) || f.pinned(p))
+            .count() as u64;
+        prop_assert_eq!(
+            stuck + f.free_count(),
+            *frames,
+            "gave up with evictable pages"
+        );
+        return Ok(());
+    }
     prop_assert!(result.is_ok(), "run failed: {}", result.unwrap_err());
 
     let integrity = sys.integrity().clone();
@@ -552,7 +568,6 @@ proptest! {
     /// (see `mapping_a_resident_shared_page_never_maps_a_frame_evicted_meanwhile` in
     /// tests/os_scenarios.rs).
     #[test]
-    #[ignore = "bug: a fault mapping a resident shared page can evict that page's frame to make room for page tables, then maps the freed frame"]
     fn shared_scenarios_with_tables_on_demand_keep_invariants_and_data(p in plan(true, false, 0.0)) {
         check(&p)?;
     }

@@ -182,8 +182,9 @@ impl Kernel {
                     // The page died while it was being read out: nothing to keep.
                     self.stats.swap_outs_dropped += 1;
                 } else {
-                    self.swap.written(slot, &content);
+                    let generation = self.swap.written(slot, &content);
                     let id = self.io_id();
+                    self.pending_writes.insert(id, generation);
                     self.io.push_back(IoRequest::Disk(DiskRequest {
                         id,
                         block: slot,
@@ -249,8 +250,11 @@ impl Kernel {
         mmu: &mut dyn Mmu,
     ) -> Result<(), OsError> {
         if c.write {
+            let generation = self.pending_writes.remove(&c.id);
             if c.result.is_err() {
-                self.swap.write_failed(c.block);
+                if let Some(g) = generation {
+                    self.swap.write_failed(c.block, g);
+                }
                 self.stats.swap_write_errors += 1;
             }
             return Ok(());
@@ -401,9 +405,7 @@ impl Kernel {
             return Ok(());
         };
         for f in frames {
-            if !self.frames.pinned(f)
-                && self.frames.owner(f).is_some()
-                && !self.evictor.contains(f)
+            if !self.frames.pinned(f) && self.frames.owner(f).is_some() && !self.evictor.contains(f)
             {
                 self.evictor.insert(f, now.0);
             }
@@ -701,6 +703,10 @@ impl Kernel {
             }
             Source::Swap(slot) => {
                 let frame = self.frames.alloc_data(owner)?;
+                // The page's tables now, while the frames counted for them are free: other
+                // faults may take free frames while this one waits for the disk.
+                let t = pt.ensure_tables(phys, &mut self.frames, pid.0, plan.va)?;
+                self.stats.page_table_pages += t as u64;
                 let io = self.io_id();
                 self.io.push_back(IoRequest::Disk(DiskRequest {
                     id: io,

@@ -174,6 +174,12 @@ pub struct Kernel {
     /// Frames faults brought in for accesses that have not retried yet (not eviction
     /// candidates until [`Kernel::retired`]).
     pub(crate) fresh: BTreeMap<Pid, Vec<Ppn>>,
+    /// Device DMA transfers in flight per frame, and frames freed while some were (released
+    /// when the last lands).
+    dma_holds: BTreeMap<Ppn, u32>,
+    /// Swap writes in flight: request id -> the slot generation it stores.
+    pub(crate) pending_writes: BTreeMap<u64, u64>,
+    orphans: std::collections::BTreeSet<Ppn>,
     pub(crate) io: VecDeque<IoRequest>,
     pub(crate) replies: VecDeque<Reply>,
     next_io: u64,
@@ -205,6 +211,9 @@ impl Kernel {
             stats: OsStats::default(),
             jobs: VecDeque::new(),
             fresh: BTreeMap::new(),
+            dma_holds: BTreeMap::new(),
+            pending_writes: BTreeMap::new(),
+            orphans: std::collections::BTreeSet::new(),
             io: VecDeque::new(),
             replies: VecDeque::new(),
             next_io: 0,
@@ -272,18 +281,20 @@ impl Kernel {
             },
         );
         for s in segments {
-            self.add_segment(phys, pid, s)?;
+            self.add_segment(phys, pid, s, true)?;
         }
         Ok(pid)
     }
 
     /// Put `seg` (checked, not overlapping) into `pid`'s segment list: attach it to its shared
-    /// object, or populate it with pinned frames if it is a DMA buffer.
+    /// object. A DMA buffer is pinned: populated at once if `populate` (at spawn, so that a
+    /// device can write into it from the start), else page by page at first touch (an mmap).
     pub(crate) fn add_segment(
         &mut self,
         phys: &mut PhysMem,
         pid: Pid,
         seg: Segment,
+        populate: bool,
     ) -> Result<(), OsError> {
         let pages = (seg.end.0 - seg.start.0) / PAGE_SIZE;
         if let SegmentKind::Shared(name) = &seg.kind {
@@ -312,7 +323,7 @@ impl Kernel {
                 pages,
             });
         }
-        let populate = seg.kind == SegmentKind::Dma;
+        let populate = populate && seg.kind == SegmentKind::Dma;
         let flags = seg.perms.pte_flags();
         let (start, end) = (seg.start, seg.end);
         let proc = self.processes.get_mut(&pid).expect("live pid");
@@ -389,14 +400,40 @@ impl Kernel {
         self.evictor.policy() == crate::evict::EvictionPolicy::Lru
     }
 
-    /// Release a private data frame that `pid` no longer maps (its slot too).
+    /// Release a private data frame that `pid` no longer maps (its slot too). A frame a
+    /// device is writing into is freed when the transfer lands.
     pub(crate) fn release_private(&mut self, phys: &mut PhysMem, ppn: Ppn) {
         self.evictor.remove(ppn);
         if let Some(s) = self.frames.slot(ppn) {
             self.swap.release(s);
+            self.frames.set_slot(ppn, None);
+        }
+        if self.dma_holds.contains_key(&ppn) {
+            self.orphans.insert(ppn);
+            return;
         }
         self.frames.free(ppn);
         phys.zero_frame(ppn);
+    }
+
+    /// A device DMA transfer into `ppn` was submitted: the frame is not reused before it lands.
+    pub fn dma_hold(&mut self, ppn: Ppn) {
+        *self.dma_holds.entry(ppn).or_insert(0) += 1;
+    }
+
+    /// A device DMA transfer into `ppn` landed.
+    pub fn dma_release(&mut self, phys: &mut PhysMem, ppn: Ppn) {
+        let Some(n) = self.dma_holds.get_mut(&ppn) else {
+            return;
+        };
+        *n -= 1;
+        if *n == 0 {
+            self.dma_holds.remove(&ppn);
+            if self.orphans.remove(&ppn) {
+                self.frames.free(ppn);
+                phys.zero_frame(ppn);
+            }
+        }
     }
 
     /// Kill `pid` with `signal` at `now`: free its memory, drop its translations, and return
@@ -457,19 +494,26 @@ impl Kernel {
         let Some(pt) = self.page_table(pid) else {
             return;
         };
-        self.fresh.remove(&pid);
+        let fresh = self.fresh.remove(&pid).unwrap_or_default();
         let asid = self.processes[&pid].asid;
         let evictor = &mut self.evictor;
         let swap = &mut self.swap;
+        let (holds, orphans) = (&self.dma_holds, &mut self.orphans);
         pt.destroy(phys, &mut self.frames, &mut |phys, frames, _vpn, pte| {
             if pte.present() {
                 if matches!(frames.use_of(pte.ppn()), FrameUse::Data(_)) {
                     evictor.remove(pte.ppn());
                     if let Some(s) = frames.slot(pte.ppn()) {
                         swap.release(s);
+                        frames.set_slot(pte.ppn(), None);
                     }
-                    frames.free(pte.ppn());
-                    phys.zero_frame(pte.ppn());
+                    if holds.contains_key(&pte.ppn()) {
+                        // A device is writing into it: freed when the transfer lands.
+                        orphans.insert(pte.ppn());
+                    } else {
+                        frames.free(pte.ppn());
+                        phys.zero_frame(pte.ppn());
+                    }
                 }
             } else if let Some(slot) = swap_slot(pte) {
                 swap.release(slot);
@@ -478,6 +522,17 @@ impl Kernel {
         for obj in 0..self.shm.len() {
             self.shm[obj].attachments.retain(|a| a.pid != pid);
             self.release_object_if_unused(phys, obj);
+        }
+        // Frames its unretired faults brought in that outlive it (shared pages others map)
+        // become eviction candidates.
+        for f in fresh {
+            if self.frames.owner(f).is_some()
+                && !self.frames.pinned(f)
+                && !self.orphans.contains(&f)
+                && !self.evictor.contains(f)
+            {
+                self.evictor.insert(f, 0);
+            }
         }
         let proc = self.processes.get_mut(&pid).expect("live");
         proc.resident_pages = 0;

@@ -89,6 +89,35 @@ impl PageTable {
         0
     }
 
+    /// Allocate (zeroed) any missing page-table pages on the way to `va`'s leaf, writing no
+    /// leaf. Returns how many were allocated.
+    pub fn ensure_tables(
+        &self,
+        phys: &mut PhysMem,
+        frames: &mut FrameAllocator,
+        pid: u32,
+        va: VirtAddr,
+    ) -> Result<u32, OsError> {
+        let mut level = Level::top(self.levels);
+        let mut table = self.root;
+        let mut allocated = 0;
+        while let Some(next) = level.next() {
+            let addr = level.entry_addr(table, va);
+            let pte = phys.read_pte(addr);
+            table = if pte.present() {
+                pte.ppn()
+            } else {
+                let t = frames.alloc_table(pid)?;
+                phys.zero_frame(t);
+                phys.write_pte(addr, Pte::new(t, TABLE_FLAGS));
+                allocated += 1;
+                t
+            };
+            level = next;
+        }
+        Ok(allocated)
+    }
+
     /// Map the 4 KiB page at `va` to `frame` with leaf `flags`, allocating any missing page-table
     /// pages (zeroed). Returns how many table pages were allocated.
     pub fn map(

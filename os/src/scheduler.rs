@@ -60,6 +60,12 @@ impl Scheduler {
         Some(next)
     }
 
+    /// The running process's slice starts at `at` (after the context switch that gave it the
+    /// core): a slice shorter than a switch still lets it run.
+    pub fn start_slice(&mut self, at: Cycle) {
+        self.slice_end = Cycle(at.0.saturating_add(self.slice));
+    }
+
     /// Processes waiting to run.
     pub fn waiting(&self) -> usize {
         self.queue.len()

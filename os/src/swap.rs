@@ -55,6 +55,9 @@ pub struct SwapSpace {
     /// them released meanwhile (freed once the read-out ends, without a write).
     pinned: BTreeSet<u64>,
     dead: BTreeSet<u64>,
+    /// Per slot, a count bumped at every write issued and every release: a write's failure
+    /// matters only if the slot still holds what that write was to store.
+    generation: BTreeMap<u64, u64>,
 }
 
 impl SwapSpace {
@@ -68,6 +71,7 @@ impl SwapSpace {
             digests: BTreeMap::new(),
             pinned: BTreeSet::new(),
             dead: BTreeSet::new(),
+            generation: BTreeMap::new(),
         }
     }
 
@@ -89,6 +93,7 @@ impl SwapSpace {
         }
         self.bad.remove(&slot);
         self.digests.remove(&slot);
+        *self.generation.entry(slot).or_insert(0) += 1;
         self.free.push(slot);
     }
 
@@ -109,14 +114,21 @@ impl SwapSpace {
         }
     }
 
-    /// A write of `content` to `slot` was issued.
-    pub fn written(&mut self, slot: u64, content: &FrameContent) {
+    /// A write of `content` to `slot` was issued; returns its generation (see
+    /// [`SwapSpace::write_failed`]).
+    pub fn written(&mut self, slot: u64, content: &FrameContent) -> u64 {
         self.bad.remove(&slot);
         self.digests.insert(slot, digest(content));
+        let g = self.generation.entry(slot).or_insert(0);
+        *g += 1;
+        *g
     }
-    /// The write to `slot` failed: its content is lost.
-    pub fn write_failed(&mut self, slot: u64) {
-        self.bad.insert(slot);
+    /// The write of generation `generation` to `slot` failed: if the slot still holds what it
+    /// was to store (no later write, no release), that content is lost.
+    pub fn write_failed(&mut self, slot: u64, generation: u64) {
+        if self.generation.get(&slot) == Some(&generation) {
+            self.bad.insert(slot);
+        }
     }
     pub fn is_bad(&self, slot: u64) -> bool {
         self.bad.contains(&slot)
@@ -156,12 +168,17 @@ mod tests {
             words: None,
             signature: 42,
         };
-        s.written(1, &c);
+        let g = s.written(1, &c);
         assert!(s.intact(1, &c));
-        s.write_failed(1);
+        s.write_failed(1, g);
         assert!(s.is_bad(1));
-        s.written(1, &c);
+        let g2 = s.written(1, &c);
         assert!(!s.is_bad(1));
+        // A stale failure (of the write before) does not doom the newer content.
+        s.write_failed(1, g);
+        assert!(!s.is_bad(1));
+        s.write_failed(1, g2);
+        assert!(s.is_bad(1));
         s.release(0);
         assert_eq!(s.used(), 1);
         assert_eq!(s.alloc(), Some(0));

@@ -77,7 +77,7 @@ impl Kernel {
             });
         }
         let va = seg.start;
-        self.add_segment(phys, pid, seg)?;
+        self.add_segment(phys, pid, seg, false)?;
         Ok(self.syscall_done(now, pid, "mmap", va))
     }
 

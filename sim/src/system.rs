@@ -775,6 +775,7 @@ impl System {
             }
         };
         self.flushed.owners.insert(asid, pid);
+        self.sched.start_slice(now + cost);
         self.core.resume(asid, root, true, now + cost);
         if let Some((p, data)) = self.procs[i].parked.take() {
             // Back to the access it gave the core up in, waiting for the reply.
@@ -912,6 +913,7 @@ impl System {
             progress = true;
             if let Some(d) = Nic::index_of(c.id) {
                 self.nics[d].delivered += 1;
+                self.kernel.dma_release(&mut self.phys, c.frame);
                 if self.events_on {
                     self.io_events.push(Event {
                         kind: "device_dma",
@@ -961,7 +963,11 @@ impl System {
                     .map(|(_, pte)| pte.ppn())
             });
             if let Some(d) = desc {
+                let frame = d.frame;
                 if self.dma.submit(now, d).is_ok() {
+                    // The buffer's frame stays allocated until the burst has landed, even if
+                    // its process ends meanwhile.
+                    self.kernel.dma_hold(frame);
                     self.nics[n].accepted(now);
                     progress = true;
                 }
