@@ -270,6 +270,10 @@ pub struct MemorySystem {
     next_dram_id: u64,
     stats: MemStats,
     last_tick: Cycle,
+    /// The earliest cycle at which `tick` has work of its own (a refused DRAM request to retry,
+    /// a DRAM state change), as of the end of the last tick (`u64::MAX`: none). Only `tick`
+    /// changes either, so `next_event` need not look again.
+    own_next: u64,
 }
 
 impl MemorySystem {
@@ -295,6 +299,7 @@ impl MemorySystem {
             next_dram_id: 0,
             stats: MemStats::default(),
             last_tick: Cycle(0),
+            own_next: u64::MAX,
         })
     }
 
@@ -348,21 +353,24 @@ impl MemorySystem {
             progress = true;
             self.complete(now, c, ports);
         }
+        self.own_next = if self.blocked.is_empty() {
+            self.dram.next_state_change().map_or(u64::MAX, |c| c.0)
+        } else {
+            now.0 + 1
+        };
         progress
     }
 
     /// Earliest cycle at which `tick` has work: a request (of any requester, DMA included)
     /// becoming visible on the port, a refused DRAM request to retry, or a DRAM state change.
     /// Answers already on the response ports are their receivers' events.
+    #[inline]
     pub fn next_event(&self, ports: &MemPorts) -> Option<Cycle> {
-        let mut next = ports.req.next_ready();
-        if !self.blocked.is_empty() {
-            next = Some(Cycle(self.last_tick.0 + 1));
+        let own = (self.own_next != u64::MAX).then_some(Cycle(self.own_next));
+        match (ports.req.next_ready(), own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        if let Some(d) = self.dram.next_state_change() {
-            next = Some(next.map_or(d, |n| n.min(d)));
-        }
-        next
     }
 
     fn accept(&mut self, now: Cycle, req: MemReq, ports: &mut MemPorts) {
