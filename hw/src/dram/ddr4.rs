@@ -351,7 +351,7 @@ impl Ddr4 {
 
 impl Channel {
     /// The next command of queue entry `idx` and the earliest cycle it may issue.
-    #[inline]
+    #[inline(always)]
     fn plan(&self, idx: usize, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
         let e = &self.queue[idx];
         let rank = e.rank as usize;
@@ -420,16 +420,22 @@ impl Channel {
 
     /// Recompute the best plan after the state changed.
     fn replan(&mut self, t: &CoreTiming, refresh: &RefreshSchedule) {
-        let mut best: Option<Plan> = None;
-        let mut col_bound = u64::MAX;
-        for i in 0..self.queue.len() {
+        let n = self.queue.len();
+        if n == 0 {
+            self.best = None;
+            self.col_bound = u64::MAX;
+            return;
+        }
+        let mut best = self.plan(0, t, refresh);
+        let mut col_bound = best.col_bound;
+        for i in 1..n {
             let p = self.plan(i, t, refresh);
             col_bound = col_bound.min(p.col_bound);
-            if best.is_none_or(|b| p < b) {
-                best = Some(p);
+            if p < best {
+                best = p;
             }
         }
-        self.best = best;
+        self.best = Some(best);
         self.col_bound = col_bound;
     }
 
