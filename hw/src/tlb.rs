@@ -293,16 +293,22 @@ impl Tlb {
         let base = set * self.ways;
         let want = e.vpn.0 | VALID;
         let mut in_place = None;
-        for w in 0..self.ways {
-            let i = base + w;
-            if self.tags[i] == want {
-                let old = &self.entries[i];
-                if e.global || old.global || old.asid == e.asid {
-                    if in_place.is_none() {
-                        in_place = Some(w);
-                    } else {
-                        // A second conflicting entry: drop it so no duplicate can remain.
-                        self.drop_slot(i);
+        // Usually no slot of the set holds the vpn at all: one scan says so.
+        let first = self.tags[base..base + self.ways]
+            .iter()
+            .position(|&t| t == want);
+        if let Some(first) = first {
+            for w in first..self.ways {
+                let i = base + w;
+                if self.tags[i] == want {
+                    let old = &self.entries[i];
+                    if e.global || old.global || old.asid == e.asid {
+                        if in_place.is_none() {
+                            in_place = Some(w);
+                        } else {
+                            // A second conflicting entry: drop it so no duplicate can remain.
+                            self.drop_slot(i);
+                        }
                     }
                 }
             }
