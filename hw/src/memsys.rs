@@ -278,8 +278,8 @@ pub struct MemorySystem {
     stats: MemStats,
     last_tick: Cycle,
     /// The earliest cycle at which `tick` has work of its own (a refused DRAM request to retry,
-    /// a DRAM state change), as of the end of the last tick (`u64::MAX`: none). Only `tick`
-    /// changes either, so `next_event` need not look again.
+    /// a DRAM state change), as of the end of the last tick (`u64::MAX`: none). Only `tick` and
+    /// `settle` change either, so `next_event` need not look again.
     own_next: u64,
 }
 
@@ -361,12 +361,18 @@ impl MemorySystem {
             progress = true;
             self.complete(now, c, ports);
         }
-        self.own_next = if self.blocked.is_empty() {
+        self.own_next = self.own_next_event(now);
+        progress
+    }
+
+    /// See `own_next`: as of a tick (or settle) at `now`.
+    #[inline]
+    fn own_next_event(&self, now: Cycle) -> u64 {
+        if self.blocked.is_empty() {
             self.dram.next_state_change().map_or(u64::MAX, |c| c.0)
         } else {
             now.0 + 1
-        };
-        progress
+        }
     }
 
     /// Earliest cycle at which `tick` has work: a request (of any requester, DMA included)
@@ -571,6 +577,7 @@ impl MemorySystem {
     /// Bring time-derived statistics (DRAM refreshes) up to cycle `now`, the end of a run.
     pub fn settle(&mut self, now: Cycle) {
         self.dram.settle(now);
+        self.own_next = self.own_next_event(now);
     }
 
     pub fn stats(&self) -> &MemStats {
