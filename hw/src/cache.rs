@@ -245,8 +245,11 @@ impl Cache {
             None
         };
         let w = match free {
-            Some(w) => w,
-            None => self.repl.victim_of_full(set),
+            Some(w) => {
+                self.repl.on_fill(set, w);
+                w
+            }
+            None => self.repl.victim_then_fill(set),
         };
         let i = base + w;
         let old = self.tags[i];
@@ -264,7 +267,6 @@ impl Cache {
             None
         };
         self.tags[i] = addr.line() | VALID | if dirty { DIRTY } else { 0 };
-        self.repl.on_fill(set, w);
         victim
     }
 

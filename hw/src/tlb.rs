@@ -314,7 +314,10 @@ impl Tlb {
             }
         }
         let (way, evicted) = match in_place {
-            Some(w) => (w, None),
+            Some(w) => {
+                self.repl.on_fill(set, w);
+                (w, None)
+            }
             None => {
                 let free = if self.valid_count < self.tags.len() {
                     self.tags[base..base + self.ways]
@@ -326,10 +329,11 @@ impl Tlb {
                 match free {
                     Some(w) => {
                         self.valid_count += 1;
+                        self.repl.on_fill(set, w);
                         (w, None)
                     }
                     None => {
-                        let w = self.repl.victim_of_full(set);
+                        let w = self.repl.victim_then_fill(set);
                         self.stats.evictions += 1;
                         (w, Some(self.entries[base + w]))
                     }
@@ -339,7 +343,6 @@ impl Tlb {
         let i = base + way;
         self.tags[i] = want;
         self.entries[i] = e;
-        self.repl.on_fill(set, way);
         evicted
     }
 
