@@ -212,13 +212,30 @@ impl Cache {
     /// whose writeback is counted if it is dirty. A line already present only ORs in `dirty`.
     pub fn fill(&mut self, addr: PhysAddr, dirty: bool) -> Option<Victim> {
         let (set, found) = self.find(addr);
-        let base = set * self.ways;
-        let dirty_bit = if dirty { DIRTY } else { 0 };
         if let Some(w) = found {
-            self.tags[base + w] |= dirty_bit;
+            if dirty {
+                self.tags[set * self.ways + w] |= DIRTY;
+            }
             self.repl.on_hit(set, w);
             return None;
         }
+        self.insert(set, addr, dirty)
+    }
+
+    /// [`Cache::fill`] of a line the caller knows is absent (it missed here, and nothing was
+    /// installed since): the same, without looking the line up again.
+    #[inline]
+    pub fn fill_absent(&mut self, addr: PhysAddr, dirty: bool) -> Option<Victim> {
+        debug_assert!(!self.contains(addr), "fill_absent of a present line");
+        let set = (addr.line() & self.set_mask) as usize;
+        self.insert(set, addr, dirty)
+    }
+
+    /// Put the absent line holding `addr` into `set`: an invalid way if any, else the policy's
+    /// victim, which is returned.
+    #[inline]
+    fn insert(&mut self, set: usize, addr: PhysAddr, dirty: bool) -> Option<Victim> {
+        let base = set * self.ways;
         self.stats.fills += 1;
         let free = if self.valid_lines < self.tags.len() {
             self.tags[base..base + self.ways]
@@ -228,8 +245,11 @@ impl Cache {
             None
         };
         let w = match free {
-            Some(w) => w,
-            None => self.repl.victim_of_full(set),
+            Some(w) => {
+                self.repl.on_fill(set, w);
+                w
+            }
+            None => self.repl.victim_then_fill(set),
         };
         let i = base + w;
         let old = self.tags[i];
@@ -246,8 +266,7 @@ impl Cache {
             self.valid_lines += 1;
             None
         };
-        self.tags[i] = addr.line() | VALID | dirty_bit;
-        self.repl.on_fill(set, w);
+        self.tags[i] = addr.line() | VALID | if dirty { DIRTY } else { 0 };
         victim
     }
 

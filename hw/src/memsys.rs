@@ -231,6 +231,11 @@ struct Pending {
     fill_l1: Option<Level>,
     fill_l2: bool,
     fill_llc: bool,
+    /// `fill_l1` missed in this memory system's own lookup (a walk), not on the core's path.
+    l1_looked_up: bool,
+    /// `MemorySystem::installs` when the levels missed: if nothing was installed since, the
+    /// line is still absent from each of them.
+    installs: u64,
 }
 
 /// DRAM requests that something waits for, by DRAM request id. Few are in flight at once (at
@@ -265,11 +270,17 @@ pub struct MemorySystem {
     dram: Dram,
     /// DRAM request id -> what to do when it completes.
     pending: InFlight,
+    /// Installs into any cache level so far (see `Pending::installs`).
+    installs: u64,
     /// Requests refused by a full DRAM queue, retried each cycle in order.
     blocked: Vec<(DramRequest, Cycle, Option<Pending>)>,
     next_dram_id: u64,
     stats: MemStats,
     last_tick: Cycle,
+    /// The earliest cycle at which `tick` has work of its own (a refused DRAM request to retry,
+    /// a DRAM state change), as of the end of the last tick (`u64::MAX`: none). Only `tick` and
+    /// `settle` change either, so `next_event` need not look again.
+    own_next: u64,
 }
 
 impl MemorySystem {
@@ -291,10 +302,12 @@ impl MemorySystem {
             llc: Cache::new(&caches.llc, seed ^ 0x14),
             dram: Dram::new(dram, core_freq_ghz)?,
             pending: InFlight::default(),
+            installs: 0,
             blocked: Vec::new(),
             next_dram_id: 0,
             stats: MemStats::default(),
             last_tick: Cycle(0),
+            own_next: u64::MAX,
         })
     }
 
@@ -348,21 +361,30 @@ impl MemorySystem {
             progress = true;
             self.complete(now, c, ports);
         }
+        self.own_next = self.own_next_event(now);
         progress
+    }
+
+    /// See `own_next`: as of a tick (or settle) at `now`.
+    #[inline]
+    fn own_next_event(&self, now: Cycle) -> u64 {
+        if self.blocked.is_empty() {
+            self.dram.next_state_change().map_or(u64::MAX, |c| c.0)
+        } else {
+            now.0 + 1
+        }
     }
 
     /// Earliest cycle at which `tick` has work: a request (of any requester, DMA included)
     /// becoming visible on the port, a refused DRAM request to retry, or a DRAM state change.
     /// Answers already on the response ports are their receivers' events.
+    #[inline]
     pub fn next_event(&self, ports: &MemPorts) -> Option<Cycle> {
-        let mut next = ports.req.next_ready();
-        if !self.blocked.is_empty() {
-            next = Some(Cycle(self.last_tick.0 + 1));
+        let own = (self.own_next != u64::MAX).then_some(Cycle(self.own_next));
+        match (ports.req.next_ready(), own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        if let Some(d) = self.dram.next_state_change() {
-            next = Some(next.map_or(d, |n| n.min(d)));
-        }
-        next
     }
 
     fn accept(&mut self, now: Cycle, req: MemReq, ports: &mut MemPorts) {
@@ -384,6 +406,8 @@ impl MemorySystem {
                 fill_l1: None,
                 fill_l2: false,
                 fill_llc: false,
+                l1_looked_up: false,
+                installs: self.installs,
             };
             self.issue_dram(now, req, now, pend);
             return;
@@ -403,16 +427,19 @@ impl MemorySystem {
         } else {
             fill_l1 = fill_l1.or(Some(Level::L1D));
         }
+        // Lines this lookup found missing stay missing until installed: the installs below put
+        // each missing level's line in, and the victims they displace are other lines.
+        let l1_looked_up = req.from == Requester::Walker;
         t += self.l2.latency();
         if self.l2.access(req.addr, req.write) {
-            self.install(fill_l1, req.addr, req.write);
+            self.install(fill_l1, req.addr, req.write, l1_looked_up);
             self.respond(t, req, ServedBy::L2, ports);
             return;
         }
         t += self.llc.latency();
         if self.llc.access(req.addr, req.write) {
-            self.install(Some(Level::L2), req.addr, false);
-            self.install(fill_l1, req.addr, req.write);
+            self.install(Some(Level::L2), req.addr, false, true);
+            self.install(fill_l1, req.addr, req.write, l1_looked_up);
             self.respond(t, req, ServedBy::Llc, ports);
             return;
         }
@@ -421,6 +448,8 @@ impl MemorySystem {
             fill_l1,
             fill_l2: true,
             fill_llc: true,
+            l1_looked_up,
+            installs: self.installs,
         };
         // Write-allocate: a store that misses every level reads the line, which is installed
         // dirty; DRAM sees the write only when the dirty line is evicted.
@@ -461,13 +490,17 @@ impl MemorySystem {
         let Some(p) = self.pending.remove(c.id) else {
             return; // a writeback: nothing waits for it
         };
+        // Nothing installed since the lookups: the line is still missing from the levels that
+        // missed (and the installs below displace only other lines).
+        let absent = self.installs == p.installs;
         if p.fill_llc {
-            self.install(Some(Level::Llc), p.req.addr, false);
+            self.install(Some(Level::Llc), p.req.addr, false, absent);
         }
         if p.fill_l2 {
-            self.install(Some(Level::L2), p.req.addr, false);
+            self.install(Some(Level::L2), p.req.addr, false, absent);
         }
-        self.install(p.fill_l1, p.req.addr, p.req.write);
+        let l1_absent = absent && p.l1_looked_up;
+        self.install(p.fill_l1, p.req.addr, p.req.write, l1_absent);
         self.respond(
             c.done.max(Cycle(now.0 + 1)),
             p.req,
@@ -502,19 +535,29 @@ impl MemorySystem {
         }
     }
 
-    /// Install a line in `level`, writing a dirty victim back to the level below.
-    fn install(&mut self, level: Option<Level>, addr: PhysAddr, dirty: bool) {
+    /// Install a line in `level`, writing a dirty victim back to the level below. `absent`:
+    /// the caller knows the line is not in `level` (it missed there and nothing was installed
+    /// since), so the cache need not look it up again.
+    fn install(&mut self, level: Option<Level>, addr: PhysAddr, dirty: bool, absent: bool) {
         let Some(level) = level else { return };
-        let victim = match level {
-            Level::L1I => self.l1i.fill(addr, false),
-            Level::L1D => self.l1d.fill(addr, dirty),
-            Level::L2 => self.l2.fill(addr, dirty),
-            Level::Llc => self.llc.fill(addr, dirty),
+        self.installs += 1;
+        let cache = match level {
+            Level::L1I => &mut self.l1i,
+            Level::L1D => &mut self.l1d,
+            Level::L2 => &mut self.l2,
+            Level::Llc => &mut self.llc,
+        };
+        // The L1I holds no dirty lines.
+        let dirty = dirty && !matches!(level, Level::L1I);
+        let victim = if absent {
+            cache.fill_absent(addr, dirty)
+        } else {
+            cache.fill(addr, dirty)
         };
         if let Some(v) = victim.filter(|v| v.dirty) {
             match level {
-                Level::L1I | Level::L1D => self.install(Some(Level::L2), v.addr, true),
-                Level::L2 => self.install(Some(Level::Llc), v.addr, true),
+                Level::L1I | Level::L1D => self.install(Some(Level::L2), v.addr, true, false),
+                Level::L2 => self.install(Some(Level::Llc), v.addr, true, false),
                 Level::Llc => {
                     self.stats.dram_writebacks += 1;
                     let id = self.next_dram_id;
@@ -534,6 +577,7 @@ impl MemorySystem {
     /// Bring time-derived statistics (DRAM refreshes) up to cycle `now`, the end of a run.
     pub fn settle(&mut self, now: Cycle) {
         self.dram.settle(now);
+        self.own_next = self.own_next_event(now);
     }
 
     pub fn stats(&self) -> &MemStats {

@@ -177,6 +177,22 @@ impl Sub for PwcStats {
     }
 }
 
+/// Slot word flag: the slot holds an entry.
+const SLOT_VALID: u64 = 1 << 63;
+/// Slot word: the asid's 16 bits sit at 47..63, above the key (a VA shifted right by at least
+/// 21 bits: at most 43 bits).
+const ASID_SHIFT: u32 = 47;
+
+/// The slot word of a valid entry for (asid, key).
+#[inline]
+fn slot_tag(asid: Asid, key: u64) -> u64 {
+    debug_assert!(
+        key < 1 << ASID_SHIFT,
+        "PWC key {key:#x} overlaps the asid bits"
+    );
+    SLOT_VALID | u64::from(asid.0) << ASID_SHIFT | key
+}
+
 /// One level: a set-associative array of (asid, key) -> table frame.
 #[derive(Clone, Debug)]
 struct PwcLevel {
@@ -188,9 +204,9 @@ struct PwcLevel {
     /// `sets - 1` (sets are a power of two): the set of a key is `key & set_mask`.
     set_mask: u64,
     ways: usize,
-    keys: Vec<u64>,
-    asids: Vec<Asid>,
-    valid: Vec<bool>,
+    /// Per slot (`set * ways + way`): the key, the asid and a valid flag in one word (see
+    /// [`slot_tag`]), so a lookup compares one word per way.
+    tags: Vec<u64>,
     tables: Vec<Ppn>,
     /// `None` when the level has no entries.
     repl: Option<Replacement>,
@@ -206,9 +222,7 @@ impl PwcLevel {
             sets,
             set_mask: (sets as u64).wrapping_sub(1),
             ways: cfg.ways,
-            keys: vec![0; n],
-            asids: vec![Asid(0); n],
-            valid: vec![false; n],
+            tags: vec![0; n],
             tables: vec![Ppn(0); n],
             repl: (n > 0).then(|| Replacement::new(policy, sets, cfg.ways, seed)),
         }
@@ -226,12 +240,10 @@ impl PwcLevel {
             return None;
         }
         let set = (key & self.set_mask) as usize;
-        let ways = set * self.ways..(set + 1) * self.ways;
-        let keys = &self.keys[ways.clone()];
-        let valid = &self.valid[ways.clone()];
-        let asids = &self.asids[ways];
-        (keys.iter().zip(valid).zip(asids))
-            .position(|((&k, &v), &a)| k == key && v && a == asid)
+        let want = slot_tag(asid, key);
+        self.tags[set * self.ways..(set + 1) * self.ways]
+            .iter()
+            .position(|&t| t == want)
             .map(|w| (set, w))
     }
 
@@ -260,15 +272,16 @@ impl PwcLevel {
             None => {
                 let set = (key & self.set_mask) as usize;
                 let base = set * self.ways;
-                let valid = &self.valid[base..base + self.ways];
+                // The lowest invalid way, else the policy's victim (`Replacement::victim`).
+                let free = self.tags[base..base + self.ways]
+                    .iter()
+                    .position(|&t| t & SLOT_VALID == 0);
                 let repl = self.repl.as_mut().expect("checked above");
-                (set, repl.victim(set, valid))
+                (set, free.unwrap_or_else(|| repl.victim_of_full(set)))
             }
         };
         let i = set * self.ways + way;
-        self.keys[i] = key;
-        self.asids[i] = asid;
-        self.valid[i] = true;
+        self.tags[i] = slot_tag(asid, key);
         self.tables[i] = table;
         if let Some(r) = self.repl.as_mut() {
             r.on_fill(set, way);
@@ -276,7 +289,7 @@ impl PwcLevel {
     }
 
     fn drop_slot(&mut self, i: usize) {
-        self.valid[i] = false;
+        self.tags[i] = 0;
         if let Some(r) = self.repl.as_mut() {
             r.on_invalidate(i / self.ways, i % self.ways);
         }
@@ -294,8 +307,9 @@ impl PwcLevel {
 
     fn invalidate_where(&mut self, pred: impl Fn(Asid) -> bool) -> usize {
         let mut n = 0;
-        for i in 0..self.valid.len() {
-            if self.valid[i] && pred(self.asids[i]) {
+        for i in 0..self.tags.len() {
+            let t = self.tags[i];
+            if t & SLOT_VALID != 0 && pred(Asid((t >> ASID_SHIFT) as u16)) {
                 self.drop_slot(i);
                 n += 1;
             }

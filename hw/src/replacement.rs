@@ -264,6 +264,21 @@ impl Replacement {
     }
 }
 
+impl Replacement {
+    /// The policy's victim in `set` when every way is valid, which is then filled: exactly
+    /// `victim_of_full(set)` followed by `on_fill(set, way)`, in one step.
+    #[inline]
+    pub fn victim_then_fill(&mut self, set: usize) -> usize {
+        if let State::Order { orders, .. } = &mut self.state {
+            // The oldest way becomes the most recent: the order rotates by one rank.
+            return orders[set].rotate_oldest(self.ways);
+        }
+        let w = self.victim_of_full(set);
+        self.on_fill(set, w);
+        w
+    }
+}
+
 /// The ways of one set of up to 16 ways, from the most to the least recently touched: rank `r`
 /// (0 = most recent) holds a way number in bits `4r..4r + 4`.
 ///
@@ -309,6 +324,16 @@ impl RecencyOrder {
     #[inline]
     fn oldest(self, ways: usize) -> usize {
         (self.0 >> (4 * (ways - 1)) & 0xf) as usize
+    }
+
+    /// Touch the oldest way of a set of `ways` ways (what `touch(oldest(ways))` does: every
+    /// other way moves down one rank) and return it.
+    #[inline]
+    fn rotate_oldest(&mut self, ways: usize) -> usize {
+        let oldest = self.oldest(ways);
+        let ranks = u64::MAX.checked_shr(64 - 4 * ways as u32).unwrap_or(0);
+        self.0 = (self.0 << 4 & ranks) | oldest as u64;
+        oldest
     }
 }
 
@@ -515,6 +540,48 @@ mod tests {
                             "{kind:?} {ways} ways, step {step}"
                         ),
                     }
+                }
+            }
+        }
+    }
+
+    /// `victim_then_fill` is `victim_of_full` then `on_fill`, for every policy and set shape
+    /// (one-word orders up to 16 ways, stamps beyond), with random hits and fills between.
+    #[test]
+    fn victim_then_fill_is_victim_of_full_then_on_fill() {
+        for kind in [
+            PolicyKind::Lru,
+            PolicyKind::Fifo,
+            PolicyKind::Plru,
+            PolicyKind::Random,
+        ] {
+            for ways in (1..=17).chain([24, 32]) {
+                let sets = 2;
+                let mut one = Replacement::new(kind, sets, ways, 5);
+                let mut two = one.clone();
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(ways as u64);
+                for step in 0..2_000 {
+                    let set = (rng.next_u64() % sets as u64) as usize;
+                    let way = (rng.next_u64() % ways as u64) as usize;
+                    match rng.next_u64() % 3 {
+                        0 => {
+                            one.on_hit(set, way);
+                            two.on_hit(set, way);
+                        }
+                        1 => {
+                            one.on_fill(set, way);
+                            two.on_fill(set, way);
+                        }
+                        _ => {
+                            let w = two.victim_of_full(set);
+                            two.on_fill(set, w);
+                            assert_eq!(one.victim_then_fill(set), w, "{kind:?} {ways}, {step}");
+                        }
+                    }
+                }
+                // Same state afterwards: the next victims agree.
+                for set in 0..sets {
+                    assert_eq!(one.victim_of_full(set), two.victim_of_full(set));
                 }
             }
         }

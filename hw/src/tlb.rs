@@ -293,22 +293,31 @@ impl Tlb {
         let base = set * self.ways;
         let want = e.vpn.0 | VALID;
         let mut in_place = None;
-        for w in 0..self.ways {
-            let i = base + w;
-            if self.tags[i] == want {
-                let old = &self.entries[i];
-                if e.global || old.global || old.asid == e.asid {
-                    if in_place.is_none() {
-                        in_place = Some(w);
-                    } else {
-                        // A second conflicting entry: drop it so no duplicate can remain.
-                        self.drop_slot(i);
+        // Usually no slot of the set holds the vpn at all: one scan says so.
+        let first = self.tags[base..base + self.ways]
+            .iter()
+            .position(|&t| t == want);
+        if let Some(first) = first {
+            for w in first..self.ways {
+                let i = base + w;
+                if self.tags[i] == want {
+                    let old = &self.entries[i];
+                    if e.global || old.global || old.asid == e.asid {
+                        if in_place.is_none() {
+                            in_place = Some(w);
+                        } else {
+                            // A second conflicting entry: drop it so no duplicate can remain.
+                            self.drop_slot(i);
+                        }
                     }
                 }
             }
         }
         let (way, evicted) = match in_place {
-            Some(w) => (w, None),
+            Some(w) => {
+                self.repl.on_fill(set, w);
+                (w, None)
+            }
             None => {
                 let free = if self.valid_count < self.tags.len() {
                     self.tags[base..base + self.ways]
@@ -320,10 +329,11 @@ impl Tlb {
                 match free {
                     Some(w) => {
                         self.valid_count += 1;
+                        self.repl.on_fill(set, w);
                         (w, None)
                     }
                     None => {
-                        let w = self.repl.victim_of_full(set);
+                        let w = self.repl.victim_then_fill(set);
                         self.stats.evictions += 1;
                         (w, Some(self.entries[base + w]))
                     }
@@ -333,7 +343,6 @@ impl Tlb {
         let i = base + way;
         self.tags[i] = want;
         self.entries[i] = e;
-        self.repl.on_fill(set, way);
         evicted
     }
 

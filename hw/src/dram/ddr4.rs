@@ -20,6 +20,12 @@
 //! done at RD + CL + burst or WR + CWL + burst. Bursts on a channel's data bus never overlap,
 //! so done cycles of one channel increase in issue order.
 //!
+//! For the same reason the owner need not tick at a PRE or ACT: nothing it can see changes
+//! until the column command, and a later tick issues the PRE and ACT due before it in order,
+//! with the same timing. The controller keeps a lower bound of the next column command's cycle
+//! ([`Ddr4::next_column_bound`]), which is when `MemorySystem` next ticks it; a row conflict
+//! that costs PRE, ACT and RD wakes the engine once or twice instead of three times.
+//!
 //! Constraints modelled: tRCD (ACT to RD/WR), tRAS (ACT to PRE), tRP (PRE to ACT), tRTP (RD
 //! to PRE), tWR (end of write data to PRE), tCCD_S/L (column to column, L within a bank group;
 //! S also between ranks), tRRD_S/L and tFAW (ACTs of a rank), tWTR_S/L (end of write data to
@@ -84,6 +90,9 @@ struct Plan {
     idx: usize,
     /// The rank's refresh epoch at `at`.
     epoch: u64,
+    /// The earliest cycle at which any column command can issue for this request's bank and
+    /// row (see [`Ddr4::next_column_bound`]).
+    col_bound: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -94,6 +103,8 @@ struct Channel {
     ranks: Vec<Rank>,
     buses: Buses,
     best: Option<Plan>,
+    /// The smallest `col_bound` of the queue's plans (`u64::MAX` when empty).
+    col_bound: u64,
 }
 
 /// The DDR4 controller and devices of every channel.
@@ -110,6 +121,9 @@ pub(super) struct Ddr4 {
     next_refresh: Option<u64>,
     /// The cycle of the next command on any channel (the smallest `best.at`).
     next_command: Option<u64>,
+    /// No column command issues on any channel before this cycle (the smallest `col_bound`;
+    /// `u64::MAX` when nothing is queued).
+    next_col: u64,
 }
 
 impl Ddr4 {
@@ -123,6 +137,7 @@ impl Ddr4 {
             ranks: vec![Rank::default(); cfg.ranks as usize],
             buses: Buses::default(),
             best: None,
+            col_bound: u64::MAX,
         };
         let refresh = RefreshSchedule::new(t, cfg.refresh, cfg.ranks);
         Ddr4 {
@@ -135,6 +150,7 @@ impl Ddr4 {
             depth: cfg.queue_depth,
             queued: 0,
             next_command: None,
+            next_col: u64::MAX,
         }
     }
 
@@ -187,6 +203,11 @@ impl Ddr4 {
             ch.best = Some(p);
             self.next_command = Some(self.next_command.map_or(p.at, |c| c.min(p.at)));
         }
+        // Planned against the state as of the last tick: if commands are still due before
+        // `visible`, the next tick issues them and replans; until then this bound is a lower
+        // one (constraints only grow), which is all `next_column_bound` promises.
+        ch.col_bound = ch.col_bound.min(p.col_bound);
+        self.next_col = self.next_col.min(p.col_bound);
     }
 
     /// Issue every command due at or before `now`; true if any was issued.
@@ -215,11 +236,18 @@ impl Ddr4 {
         stats: &mut DramStats,
     ) {
         let mut next = None;
+        let mut next_col = u64::MAX;
+        let promised = self.next_col;
         for (ci, ch) in self.channels.iter_mut().enumerate() {
             while let Some(p) = ch.best {
                 if p.at > now {
                     break;
                 }
+                debug_assert!(
+                    p.cmd != Cmd::Col || p.at >= promised,
+                    "column command at {} before its bound {promised}",
+                    p.at
+                );
                 if ch.issue(p, ci as u32, t, &self.refresh, out, stats) {
                     self.queued -= 1;
                 }
@@ -228,8 +256,47 @@ impl Ddr4 {
             if let Some(p) = ch.best {
                 next = Some(next.map_or(p.at, |n: u64| n.min(p.at)));
             }
+            next_col = next_col.min(ch.col_bound);
         }
         self.next_command = next;
+        self.next_col = next_col;
+    }
+
+    /// Issue every command due at or before `now` without counting refreshes: what `advance`
+    /// would have issued, for `settle` and for views of the state at a cycle.
+    pub(super) fn catch_up(
+        &mut self,
+        now: u64,
+        t: &CoreTiming,
+        out: &mut CompletionQueue,
+        stats: &mut DramStats,
+    ) {
+        if self.next_command.is_some_and(|c| c <= now) {
+            self.issue_due(now, t, out, stats);
+        }
+    }
+
+    /// A lower bound of the cycle of the next column command on any channel, given the
+    /// requests queued so far (`None` when none is).
+    ///
+    /// PRE and ACT change nothing outside the controller: a request leaves the queue, frees its
+    /// slot and gets its done cycle only with its column command. An owner that takes
+    /// completions as soon as they are scheduled may therefore tick only at this cycle; the
+    /// tick issues the PRE and ACT commands due before it, in order, exactly as ticking at each
+    /// of them would (every decision depends on the commands before it and on arrivals, and a
+    /// request enqueued later arrives after the last tick).
+    ///
+    /// Per request, with `p` its next command planned at `at` (the earliest cycle it can issue
+    /// given the constraints so far, which only grow): a column command cannot issue before
+    /// `at`; after an ACT, not before `at + tRCD`; after a PRE, its row must be opened by an
+    /// ACT after a PRE of its bank (not before `at + tRP`, or another waiting request's PRE of
+    /// the bank, covered by that request's own bound) or after a refresh closes the bank (not
+    /// before the next refresh start), so not before `min(at + tRP, next refresh) + tRCD`. The
+    /// first column command to issue meets the bound of some request of its bank, so the
+    /// minimum over the queue bounds it.
+    #[inline]
+    pub(super) fn next_column_bound(&self) -> Option<u64> {
+        (self.next_col != u64::MAX).then_some(self.next_col)
     }
 
     /// Count the refresh windows that began up to `now`.
@@ -284,7 +351,7 @@ impl Ddr4 {
 
 impl Channel {
     /// The next command of queue entry `idx` and the earliest cycle it may issue.
-    #[inline]
+    #[inline(always)]
     fn plan(&self, idx: usize, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
         let e = &self.queue[idx];
         let rank = e.rank as usize;
@@ -317,14 +384,21 @@ impl Channel {
             }
             // A command due inside the refresh window waits for its end (tRFC < tREFI, so
             // that is still in this epoch).
+            let at = at.max(epoch.open_from);
+            let col_bound = match cmd {
+                Cmd::Col => at,
+                Cmd::Act => at + t.rcd,
+                Cmd::Pre => (at + t.rp).min(epoch.next_start) + t.rcd,
+            };
             return Plan {
-                at: at.max(epoch.open_from),
+                at,
                 not_hit: cmd != Cmd::Col,
                 cmd,
                 arrival: e.arrival,
                 seq: e.seq,
                 idx,
                 epoch: epoch.index,
+                col_bound,
             };
         }
     }
@@ -346,14 +420,23 @@ impl Channel {
 
     /// Recompute the best plan after the state changed.
     fn replan(&mut self, t: &CoreTiming, refresh: &RefreshSchedule) {
-        let mut best: Option<Plan> = None;
-        for i in 0..self.queue.len() {
+        let n = self.queue.len();
+        if n == 0 {
+            self.best = None;
+            self.col_bound = u64::MAX;
+            return;
+        }
+        let mut best = self.plan(0, t, refresh);
+        let mut col_bound = best.col_bound;
+        for i in 1..n {
             let p = self.plan(i, t, refresh);
-            if best.is_none_or(|b| p < b) {
-                best = Some(p);
+            col_bound = col_bound.min(p.col_bound);
+            if p < best {
+                best = p;
             }
         }
-        self.best = best;
+        self.best = Some(best);
+        self.col_bound = col_bound;
     }
 
     /// Issue the planned command; true if it was a column command (the request left the

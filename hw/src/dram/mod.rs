@@ -305,31 +305,63 @@ impl Dram {
         }
     }
 
-    /// The first refresh window to begin after cycle `t` (on any rank): the cycle at which
-    /// [`Dram::bank_states_at`] next changes without a tick. None without refresh.
+    /// The first cycle after `t` at which [`Dram::bank_states_at`] changes without a tick: a
+    /// refresh window beginning (on any rank), or a PRE or ACT that an owner ticking only at
+    /// [`Dram::next_state_change`] lets the controller issue later, in order (the next command
+    /// as of `t`, which may also be a column command). None when neither is ahead. A probe steps
+    /// the engine there to show each bank change at its cycle.
     pub fn next_refresh_after(&self, t: Cycle) -> Option<Cycle> {
         match &self.model {
-            Model::Ddr4(d) => d.next_refresh_after(t.0).map(Cycle),
+            Model::Ddr4(d) => {
+                let refresh = d.next_refresh_after(t.0);
+                let view = self.ddr4_at(d, t.0);
+                let command = view.as_ref().unwrap_or(d).next_command();
+                match (refresh, command) {
+                    (Some(r), Some(c)) => Some(Cycle(r.min(c))),
+                    (r, c) => r.or(c).map(Cycle),
+                }
+            }
             Model::Fixed(_) => None,
         }
     }
 
-    /// The earliest cycle at which `tick` changes the controller's state, for an owner that
-    /// takes completions as soon as they are scheduled (`pop_completion(Cycle(u64::MAX))`): a
-    /// DDR4 request's done cycle changes nothing (its queue slot was freed when its column
-    /// command issued), so only commands wake DDR4; the fixed model frees slots at done.
+    /// The controller as a tick at `at` would leave it, when commands due by then were not
+    /// issued yet (`None`: nothing is due, the controller itself is that view). For views only:
+    /// the statistics and completions of the copy are dropped.
+    fn ddr4_at(&self, d: &Ddr4, at: u64) -> Option<Ddr4> {
+        if d.next_command().is_none_or(|c| c > at) {
+            return None;
+        }
+        let mut copy = d.clone();
+        let mut out = CompletionQueue::with_capacity(0);
+        let mut stats = DramStats::default();
+        copy.catch_up(at, &self.timing, &mut out, &mut stats);
+        Some(copy)
+    }
+
+    /// The earliest cycle at which `tick` changes what the controller shows its owner, for an
+    /// owner that takes completions as soon as they are scheduled
+    /// (`pop_completion(Cycle(u64::MAX))`): DDR4 only at a column command (a lower bound of
+    /// its cycle: the request leaves the queue, frees its slot and gets its done cycle then;
+    /// the PRE and ACT before it are issued by the tick that reaches them, with the same
+    /// timing); the fixed model frees slots at done. See [`Dram::next_event`] for the cycle of
+    /// the next command.
     #[inline]
     pub fn next_state_change(&self) -> Option<Cycle> {
         match &self.model {
-            Model::Ddr4(d) => d.next_command().map(Cycle),
+            Model::Ddr4(d) => d.next_column_bound().map(Cycle),
             Model::Fixed(_) => self.out.next_done().map(Cycle),
         }
     }
 
-    /// Bring the refresh count up to cycle `now` without issuing anything, so that statistics
-    /// taken at the end of a run do not depend on when the controller was last ticked.
+    /// Bring the statistics up to cycle `now`, so that those taken at the end of a run do not
+    /// depend on when the controller was last ticked: count the refreshes begun by then, and
+    /// issue the PRE and ACT commands due by then that an owner ticking only at
+    /// [`Dram::next_state_change`] has not had issued yet (a column command due by then would
+    /// have woken it).
     pub fn settle(&mut self, now: Cycle) {
         if let Model::Ddr4(d) = &mut self.model {
+            d.catch_up(now.0, &self.timing, &mut self.out, &mut self.stats);
             d.count_refreshes(now.0, &mut self.stats);
         }
     }
@@ -383,18 +415,25 @@ impl Dram {
     pub fn push_bank_rows_at(&self, at: Cycle, out: &mut Vec<u64>) {
         let now = at.0.max(self.last_tick.unwrap_or(0));
         if let Model::Ddr4(d) = &self.model {
-            d.push_open_rows(now, u64::from(u32::MAX), out);
+            let view = self.ddr4_at(d, now);
+            view.as_ref()
+                .unwrap_or(d)
+                .push_open_rows(now, u64::from(u32::MAX), out);
         }
     }
 
     /// [`Dram::bank_states`] at cycle `at` (not before the last tick, nothing ticked since):
-    /// refresh windows that began after the last tick have closed their rank's rows.
+    /// as a tick at `at` would leave them, with the commands due by then issued and the rows
+    /// closed by refresh windows that began by then.
     pub fn bank_states_at(&self, at: Cycle) -> impl Iterator<Item = (usize, Option<u32>)> + '_ {
         let now = at.0.max(self.last_tick.unwrap_or(0));
-        let rows = match &self.model {
-            Model::Ddr4(d) => Some(d.open_rows(now)),
-            Model::Fixed(_) => None,
+        let rows: Vec<Option<u32>> = match &self.model {
+            Model::Ddr4(d) => {
+                let view = self.ddr4_at(d, now);
+                view.as_ref().unwrap_or(d).open_rows(now).collect()
+            }
+            Model::Fixed(_) => Vec::new(),
         };
-        rows.into_iter().flatten().enumerate()
+        rows.into_iter().enumerate()
     }
 }
