@@ -410,7 +410,17 @@ impl System {
             return Ok(None);
         };
         let os = self.os_probe();
-        s.finish(self.now, &[&self.core, &self.walkers, &self.mem, &os])?;
+        s.finish(
+            self.now,
+            &[
+                &self.core,
+                &self.walkers,
+                &self.mem,
+                &self.dma,
+                &self.disk,
+                &os,
+            ],
+        )?;
         Ok(Some(s.into_probe()))
     }
 
@@ -420,7 +430,14 @@ impl System {
         use vmsim_hw::probe::Probed;
         let mut out = Vec::new();
         let os = self.os_probe();
-        for p in [&self.core as &dyn Probed, &self.walkers, &self.mem, &os] {
+        for p in [
+            &self.core as &dyn Probed,
+            &self.walkers,
+            &self.mem,
+            &self.dma,
+            &self.disk,
+            &os,
+        ] {
             p.declare(&mut out);
         }
         out
@@ -431,7 +448,13 @@ impl System {
         OsProbe {
             faults: s.minor_faults + s.major_faults,
             in_handler: self.kernel.faults_pending() > 0 || !self.trap_ports.reply.is_empty(),
-            kills: s.segv_kills,
+            kills: s.segv_kills + s.bus_kills,
+            pid: self.current.map_or(0, |i| u64::from(self.procs[i].pid.0)),
+            context_switches: s.context_switches,
+            tlb_flushes: s.tlb_flushes,
+            evictions: s.evictions,
+            swap_ins: s.swap_ins,
+            swap_outs: s.swap_outs,
         }
     }
 
@@ -445,7 +468,18 @@ impl System {
         let Some(s) = self.sampler.as_mut() else {
             return next;
         };
-        s.after_step(now, next, &[&self.core, &self.walkers, &self.mem, &os]);
+        s.after_step(
+            now,
+            next,
+            &[
+                &self.core,
+                &self.walkers,
+                &self.mem,
+                &self.dma,
+                &self.disk,
+                &os,
+            ],
+        );
         match (next, self.mem.dram().next_refresh_after(now)) {
             (Some(n), Some(r)) if r < n && s.wants_step_at(r) => Some(r),
             _ => next,
@@ -1238,6 +1272,12 @@ struct OsProbe {
     faults: u64,
     in_handler: bool,
     kills: u64,
+    pid: u64,
+    context_switches: u64,
+    tlb_flushes: u64,
+    evictions: u64,
+    swap_ins: u64,
+    swap_outs: u64,
 }
 
 impl vmsim_hw::probe::Probed for OsProbe {
@@ -1246,8 +1286,24 @@ impl vmsim_hw::probe::Probed for OsProbe {
         out.push(("os".into(), SignalDecl::bits("in_handler", 1)));
         out.push(("os".into(), SignalDecl::bits("faults", 64)));
         out.push(("os".into(), SignalDecl::bits("kills", 64)));
+        out.push(("os".into(), SignalDecl::bits("pid", 32)));
+        out.push(("os".into(), SignalDecl::bits("context_switches", 64)));
+        out.push(("os".into(), SignalDecl::bits("tlb_flushes", 64)));
+        out.push(("os".into(), SignalDecl::bits("evictions", 64)));
+        out.push(("os".into(), SignalDecl::bits("swap_ins", 64)));
+        out.push(("os".into(), SignalDecl::bits("swap_outs", 64)));
     }
     fn sample(&self, out: &mut Vec<u64>) {
-        out.extend([self.in_handler as u64, self.faults, self.kills]);
+        out.extend([
+            self.in_handler as u64,
+            self.faults,
+            self.kills,
+            self.pid,
+            self.context_switches,
+            self.tlb_flushes,
+            self.evictions,
+            self.swap_ins,
+            self.swap_outs,
+        ]);
     }
 }
