@@ -212,7 +212,10 @@ fn cold_access_waveform_has_scopes_and_named_walker_states_at_the_pinned_cycles(
     );
     let w = check_and_load(&path);
     // No data caches on the plain machine: no cache scope.
-    assert_eq!(w.scopes, ["core", "tlb", "walker", "dram", "dma", "disk", "os"]);
+    assert_eq!(
+        w.scopes,
+        ["core", "tlb", "walker", "dram", "dma", "disk", "os"]
+    );
     for v in [
         "walker.0.state",
         "walker.1.va",
@@ -274,7 +277,9 @@ fn zipf_run_waveform_agrees_with_the_stats() {
     let w = check_and_load(&path);
     assert_eq!(
         w.scopes,
-        ["core", "tlb", "walker", "cache", "dram", "dma", "disk", "os"],
+        [
+            "core", "tlb", "walker", "cache", "dram", "dma", "disk", "os"
+        ],
         "top-level scopes"
     );
     let banks = w
