@@ -261,7 +261,7 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     }
     print!("{}", vmsim_sim::summary::render(&out));
     println!(
-        "  results in {}/ (stats.json, accesses.csv, walks.csv, config.toml)",
+        "  results in {}/ (stats.json, accesses.csv, walks.csv, events.csv, config.toml)",
         args.out.display()
     );
     if let Some(path) = &args.vcd {
