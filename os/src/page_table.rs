@@ -98,6 +98,18 @@ impl PageTable {
         pid: u32,
         va: VirtAddr,
     ) -> Result<u32, OsError> {
+        Ok(self.leaf_table(phys, frames, pid, va)?.1)
+    }
+
+    /// The last-level table on the way to `va`, allocating (zeroed) any missing table pages,
+    /// and how many were allocated.
+    fn leaf_table(
+        &self,
+        phys: &mut PhysMem,
+        frames: &mut FrameAllocator,
+        pid: u32,
+        va: VirtAddr,
+    ) -> Result<(Ppn, u32), OsError> {
         let mut level = Level::top(self.levels);
         let mut table = self.root;
         let mut allocated = 0;
@@ -115,7 +127,7 @@ impl PageTable {
             };
             level = next;
         }
-        Ok(allocated)
+        Ok((table, allocated))
     }
 
     /// Map the 4 KiB page at `va` to `frame` with leaf `flags`, allocating any missing page-table
@@ -129,24 +141,8 @@ impl PageTable {
         frame: Ppn,
         flags: u64,
     ) -> Result<u32, OsError> {
-        let mut level = Level::top(self.levels);
-        let mut table = self.root;
-        let mut allocated = 0;
-        while let Some(next) = level.next() {
-            let addr = level.entry_addr(table, va);
-            let pte = phys.read_pte(addr);
-            table = if pte.present() {
-                pte.ppn()
-            } else {
-                let t = frames.alloc_table(pid)?;
-                phys.zero_frame(t);
-                phys.write_pte(addr, Pte::new(t, TABLE_FLAGS));
-                allocated += 1;
-                t
-            };
-            level = next;
-        }
-        phys.write_pte(level.entry_addr(table, va), Pte::new(frame, flags));
+        let (table, allocated) = self.leaf_table(phys, frames, pid, va)?;
+        phys.write_pte(Level::Pt.entry_addr(table, va), Pte::new(frame, flags));
         Ok(allocated)
     }
 
