@@ -152,3 +152,78 @@ fn a_process_waiting_for_the_disk_gives_up_the_core() {
         "{overlapped} compute accesses overlapped a major fault"
     );
 }
+
+/// With `os.kernel_pages`, the kernel's memory is mapped in every process at the bottom of the
+/// upper canonical half: the same pinned frames, supervisor-only, with the G bit. A user access
+/// to it is a protection fault (the PTE is present but forbids user mode) and kills the process.
+#[test]
+fn kernel_memory_is_global_in_every_process_and_user_access_to_it_is_fatal() {
+    use common::{VecWorkload, config, rec};
+    use vmsim_hw::AccessKind::Read;
+    use vmsim_hw::pte::Pte;
+    use vmsim_hw::{Ppn, VirtAddr};
+    use vmsim_os::{Segment, SegmentKind, SegmentPerms};
+    use vmsim_sim::System;
+    use vmsim_sim::system::ProcessSpec;
+    use vmsim_sim::workload::Workload;
+
+    const KERNEL: u64 = 0xffff_8000_0000_0000;
+    let cfg = config(&["os.kernel_pages=4", "os.time_slice=2000"]);
+    let user = |name: &str| ProcessSpec {
+        name: name.into(),
+        segments: vec![Segment {
+            start: VirtAddr(0x1000_0000),
+            end: VirtAddr(0x1001_0000),
+            perms: SegmentPerms::parse("rwu").unwrap(),
+            kind: SegmentKind::Anonymous,
+        }],
+        events: Vec::new(),
+    };
+    let mut sys =
+        System::with_processes(&cfg, vec![user("intruder"), user("bystander")], vec![]).unwrap();
+    sys.check_invariants = true;
+    let kernel_frames: Vec<Ppn> = (0..4)
+        .map(|i| sys.frame_of(Pid(1), VirtAddr(KERNEL + i * 4096)).unwrap())
+        .collect();
+    for i in 0..4 {
+        for pid in [Pid(1), Pid(2)] {
+            let pt = sys.kernel.page_table(pid).unwrap();
+            let (_, pte) = pt.lookup(&sys.phys, VirtAddr(KERNEL + i * 4096)).unwrap();
+            assert_eq!(
+                pte.ppn(),
+                kernel_frames[i as usize],
+                "the same frame in both"
+            );
+            assert!(pte.global() && !pte.user() && pte.writable() && pte.no_execute());
+            assert_eq!(pte.0 & Pte::G, Pte::G);
+        }
+        assert!(sys.kernel.frames().pinned(kernel_frames[i as usize]));
+    }
+    let mut a = VecWorkload::new(vec![
+        rec(Read, 0x1000_0000, 8, 1),
+        rec(Read, KERNEL + 0x1008, 8, 1),
+        rec(Read, 0x1000_1000, 8, 1),
+    ]);
+    let mut b = VecWorkload::new(
+        (0..50)
+            .map(|i| rec(Read, 0x1000_0000 + i * 8, 8, 1))
+            .collect(),
+    );
+    sys.run_all(&mut [&mut a as &mut dyn Workload, &mut b], &mut NoObserver)
+        .unwrap();
+    let s = SystemStats::collect(&sys);
+    assert_eq!(s.faults.protection, 1, "present, but supervisor-only");
+    assert_eq!(s.faults.segv_kills, 1);
+    assert_eq!(
+        s.processes[0].exit,
+        "SIGSEGV at 0xffff800000001000: user access to a kernel segment"
+    );
+    assert_eq!(s.processes[0].accesses, 2);
+    assert_eq!(s.processes[1].exit, "exited");
+    assert_eq!(s.processes[1].accesses, 50);
+    // The kernel's frames outlive the intruder: the bystander still maps them.
+    assert_eq!(
+        sys.frame_of(Pid(2), VirtAddr(KERNEL)),
+        Some(kernel_frames[0])
+    );
+}

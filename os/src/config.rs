@@ -35,6 +35,12 @@ pub struct OsConfig {
     /// Keep address-space-tagged TLB entries across context switches (PCID) instead of
     /// flushing every non-global entry.
     pub pcid: bool,
+    /// Pages of kernel memory mapped in every process at the bottom of the upper canonical
+    /// half (0xffff800000000000 with 4 levels), supervisor-only and global (G): its TLB entries
+    /// survive context switches without PCID. A user access to it is a protection fault and
+    /// kills the process. Default 0: no kernel mapping (trace runs then match the reference
+    /// semantics' single user segment exactly).
+    pub kernel_pages: u64,
     /// Hardware ASIDs (PCIDs) the kernel hands out with `pcid`: default 6, as Linux keeps 6
     /// dynamic ASIDs per CPU (REFERENCE.md, "Operating system costs"); at most 4095.
     pub asids: u16,
@@ -59,6 +65,7 @@ impl Default for OsConfig {
             switch_cycles: 8000,
             pcid: false,
             asids: 6,
+            kernel_pages: 0,
             thrashing_window: 1_000_000,
             thrashing_threshold: 0.5,
         }
@@ -95,6 +102,12 @@ impl OsConfig {
             if v == 0 {
                 return Err(err(key, "must be at least 1 cycle".into()));
             }
+        }
+        if self.kernel_pages > 1 << 20 {
+            return Err(err(
+                "kernel_pages",
+                format!("must be at most 1048576 (4 GiB), got {}", self.kernel_pages),
+            ));
         }
         if self.asids == 0 || self.asids > 4095 {
             return Err(err(

@@ -365,7 +365,7 @@ impl Kernel {
         let seg = self.processes.get(&pid)?.segment_of(va)?;
         let va = page_of(va);
         Some(match seg.kind {
-            SegmentKind::Shared(_) => self
+            SegmentKind::Shared(_) | SegmentKind::Kernel => self
                 .shm
                 .iter()
                 .enumerate()
@@ -482,7 +482,7 @@ impl Kernel {
         };
         let asid = proc.asid;
         let va = page_of(fault.va);
-        let flags = seg.perms.pte_flags();
+        let flags = seg.leaf_flags();
         let pt = self.page_table(pid).expect("live process");
         let leaf = pt.leaf(phys, va);
         if let Some((addr, pte)) = leaf
@@ -503,7 +503,7 @@ impl Kernel {
             )));
         }
         let (page, source) = match &seg.kind {
-            SegmentKind::Shared(_) => {
+            SegmentKind::Shared(_) | SegmentKind::Kernel => {
                 let (obj, index) = self
                     .shm
                     .iter()

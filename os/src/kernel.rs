@@ -130,6 +130,10 @@ impl OsEventKind {
     }
 }
 
+/// The name of the shared object that holds the kernel's memory; a scenario's `shared:(kernel)`
+/// is refused, so no user segment can attach to it.
+pub const KERNEL_OBJECT: &str = "(kernel)";
+
 /// Without PCID, the tag of every translation; with PCID, the tag of a process that holds no
 /// hardware ASID, which no TLB entry carries.
 pub const NO_ASID: Asid = Asid(0);
@@ -283,7 +287,65 @@ impl Kernel {
         for s in segments {
             self.add_segment(phys, pid, s, true)?;
         }
+        if self.cfg.kernel_pages > 0 {
+            self.map_kernel(phys, pid)?;
+        }
         Ok(pid)
+    }
+
+    /// Map the kernel's memory into `pid` (see [`OsConfig::kernel_pages`]): the first process
+    /// makes the kernel object and its pinned frames, every process maps them with G.
+    fn map_kernel(&mut self, phys: &mut PhysMem, pid: Pid) -> Result<(), OsError> {
+        let pages = self.cfg.kernel_pages;
+        let start = crate::page_table::kernel_base(self.levels);
+        let seg = Segment {
+            start: VirtAddr(start),
+            end: VirtAddr(start + pages * PAGE_SIZE),
+            perms: crate::segment::SegmentPerms {
+                r: true,
+                w: true,
+                x: false,
+                u: false,
+            },
+            kind: SegmentKind::Kernel,
+        };
+        let obj = match self.shm.iter().position(|o| o.name == KERNEL_OBJECT) {
+            Some(o) => o,
+            None => {
+                self.shm.push(SharedObject::new(KERNEL_OBJECT, pages));
+                let o = self.shm.len() - 1;
+                for index in 0..pages {
+                    let f = self.frames.alloc_data(Owner::Shared {
+                        obj: o as u32,
+                        index,
+                    })?;
+                    self.frames.pin(f);
+                    phys.zero_frame(f);
+                    self.shm[o].pages[index as usize] = ShmPage::Resident(f);
+                }
+                o
+            }
+        };
+        self.shm[obj].attachments.push(Attachment {
+            pid,
+            start: seg.start,
+            first: 0,
+            pages,
+        });
+        let pt = self.page_table(pid).expect("live pid");
+        let flags = seg.leaf_flags();
+        for index in 0..pages {
+            let ShmPage::Resident(f) = self.shm[obj].pages[index as usize] else {
+                unreachable!("kernel pages are resident");
+            };
+            let va = VirtAddr(start + index * PAGE_SIZE);
+            let t = pt.map(phys, &mut self.frames, pid.0, va, f, flags)?;
+            self.stats.page_table_pages += t as u64;
+        }
+        let proc = self.processes.get_mut(&pid).expect("live pid");
+        proc.resident_pages += pages;
+        proc.segments.push(seg);
+        Ok(())
     }
 
     /// Put `seg` (checked, not overlapping) into `pid`'s segment list: attach it to its shared
@@ -754,6 +816,7 @@ impl Kernel {
                 pt.root,
                 vmsim_hw::pte::Level::top(self.levels),
                 0,
+                self.levels,
                 &mut leaves,
             );
             let mut resident = 0;
@@ -775,7 +838,7 @@ impl Kernel {
                 }
                 resident += 1;
                 let ppn = pte.ppn();
-                let want = seg.perms.pte_flags();
+                let want = seg.leaf_flags();
                 let got = pte.0 & !(Pte::A | Pte::D) & !PPN_BITS;
                 if got != want {
                     return Err(format!(
@@ -788,9 +851,16 @@ impl Kernel {
                         Some(Owner::Private { pid, vpn }),
                         SegmentKind::Anonymous | SegmentKind::Dma,
                     ) => pid == p.pid.0 && vpn == va.vpn(),
-                    (Some(Owner::Shared { obj, index }), SegmentKind::Shared(name)) => {
+                    (
+                        Some(Owner::Shared { obj, index }),
+                        SegmentKind::Shared(_) | SegmentKind::Kernel,
+                    ) => {
                         let o = &self.shm[obj as usize];
-                        &o.name == name
+                        let name = match &seg.kind {
+                            SegmentKind::Shared(n) => n.as_str(),
+                            _ => KERNEL_OBJECT,
+                        };
+                        o.name == name
                             && o.index_of(p.pid, va) == Some(index)
                             && o.pages[index as usize] == ShmPage::Resident(ppn)
                     }
@@ -886,6 +956,7 @@ fn collect_leaves(
     table: Ppn,
     level: vmsim_hw::pte::Level,
     base: u64,
+    levels: u8,
     out: &mut Vec<(VirtAddr, Pte)>,
 ) {
     for i in 0..vmsim_hw::pte::ENTRIES_PER_TABLE as u64 {
@@ -895,9 +966,9 @@ fn collect_leaves(
         if pte.0 == 0 {
             continue;
         }
-        let va = base + (i << level.shift());
+        let va = crate::page_table::canonical(base + (i << level.shift()), levels);
         match level.next() {
-            Some(next) if pte.present() => collect_leaves(phys, pte.ppn(), next, va, out),
+            Some(next) if pte.present() => collect_leaves(phys, pte.ppn(), next, va, levels, out),
             Some(_) => {}
             None => out.push((VirtAddr(va), pte)),
         }

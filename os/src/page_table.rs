@@ -11,6 +11,19 @@ use vmsim_hw::{PhysAddr, Ppn, VirtAddr, Vpn};
 /// upper levels allow everything so that the AND over levels equals the leaf's flags.
 const TABLE_FLAGS: u64 = Pte::P | Pte::RW | Pte::US;
 
+/// `va` sign-extended from its top translated bit (bit 47 with 4 levels, 56 with 5): the
+/// canonical form of an address built from table indices.
+pub fn canonical(va: u64, levels: u8) -> u64 {
+    let bits = 12 + 9 * u32::from(levels);
+    let shift = 64 - bits;
+    (((va << shift) as i64) >> shift) as u64
+}
+
+/// The first address of the upper canonical half (the kernel's), e.g. 0xffff800000000000.
+pub fn kernel_base(levels: u8) -> u64 {
+    canonical(1u64 << (12 + 9 * u32::from(levels) - 1), levels)
+}
+
 /// A page table rooted at a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageTable {
@@ -170,6 +183,7 @@ impl PageTable {
             table: Ppn,
             level: Level,
             base: u64,
+            levels: u8,
             leaf: &mut dyn FnMut(&mut PhysMem, &mut FrameAllocator, Vpn, Pte),
         ) {
             let span = 1u64 << level.shift();
@@ -179,10 +193,10 @@ impl PageTable {
                 if pte.0 == 0 {
                     continue;
                 }
-                let va = base + i * span;
+                let va = canonical(base + i * span, levels);
                 match level.next() {
                     Some(next) if pte.present() && !pte.huge() => {
-                        free_table(phys, frames, pte.ppn(), next, va, leaf)
+                        free_table(phys, frames, pte.ppn(), next, va, levels, leaf)
                     }
                     Some(_) => {}
                     None => leaf(phys, frames, VirtAddr(va).vpn(), pte),
@@ -191,7 +205,15 @@ impl PageTable {
             phys.zero_frame(table);
             frames.free(table);
         }
-        free_table(phys, frames, self.root, Level::top(self.levels), 0, leaf)
+        free_table(
+            phys,
+            frames,
+            self.root,
+            Level::top(self.levels),
+            0,
+            self.levels,
+            leaf,
+        )
     }
 }
 

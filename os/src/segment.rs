@@ -93,6 +93,10 @@ pub enum SegmentKind {
     /// Memory pinned for a device's DMA: populated when the process is created and never
     /// evicted (as a driver's `dma_alloc_coherent` buffer is).
     Dma,
+    /// The kernel's own memory (`os.kernel_pages`), in the upper canonical half: the same
+    /// pinned frames mapped in every process, supervisor-only, with the G bit. The kernel
+    /// adds it; a scenario cannot declare it.
+    Kernel,
 }
 
 impl TryFrom<String> for SegmentKind {
@@ -102,7 +106,9 @@ impl TryFrom<String> for SegmentKind {
             "anonymous" => Ok(SegmentKind::Anonymous),
             "dma" => Ok(SegmentKind::Dma),
             _ => match s.strip_prefix("shared:") {
-                Some(name) if !name.is_empty() => Ok(SegmentKind::Shared(name.to_string())),
+                Some(name) if !name.is_empty() && !name.starts_with('(') => {
+                    Ok(SegmentKind::Shared(name.to_string()))
+                }
                 _ => Err(format!(
                     "unknown segment kind {s:?}: expected \"anonymous\", \"shared:NAME\" or \"dma\""
                 )),
@@ -123,6 +129,7 @@ impl std::fmt::Display for SegmentKind {
             SegmentKind::Anonymous => f.write_str("anonymous"),
             SegmentKind::Shared(n) => write!(f, "shared:{n}"),
             SegmentKind::Dma => f.write_str("dma"),
+            SegmentKind::Kernel => f.write_str("kernel"),
         }
     }
 }
@@ -139,6 +146,16 @@ pub struct Segment {
 impl Segment {
     pub fn contains(&self, va: VirtAddr) -> bool {
         self.start <= va && va < self.end
+    }
+
+    /// The leaf PTE flags of its pages: its permissions', plus G for the kernel's memory.
+    pub fn leaf_flags(&self) -> u64 {
+        let f = self.perms.pte_flags();
+        if self.kind == SegmentKind::Kernel {
+            f | Pte::G
+        } else {
+            f
+        }
     }
 }
 
