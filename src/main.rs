@@ -95,6 +95,10 @@ struct RunArgs {
     /// Add a clock signal core.clk toggling every half cycle (makes files much larger).
     #[arg(long, requires = "vcd")]
     vcd_clock: bool,
+    /// Also write SVG figures into the output directory: the walk-latency CDF, the TLB miss
+    /// cost per process, and the fault timeline.
+    #[arg(long)]
+    plots: bool,
 }
 
 #[derive(Args)]
@@ -252,7 +256,8 @@ fn cmd_run(args: RunArgs) -> Result<()> {
         bar: bar.clone(),
         count: 0,
     };
-    let opts = vcd_options(&args, &cfg)?;
+    let mut opts = vcd_options(&args, &cfg)?;
+    opts.plots = args.plots;
     let start = Instant::now();
     let out = vmsim_sim::run_with(&cfg, Some(&args.out), &mut progress, opts)?;
     let secs = start.elapsed().as_secs_f64();
@@ -304,6 +309,7 @@ fn vcd_options(args: &RunArgs, cfg: &Config) -> Result<RunOptions> {
     Ok(RunOptions {
         probe: Some(Box::new(probe)),
         window,
+        plots: false,
     })
 }
 

@@ -184,6 +184,7 @@ fn run_vcd(
         RunOptions {
             probe: Some(Box::new(probe)),
             window,
+            plots: false,
         },
     )
     .unwrap();

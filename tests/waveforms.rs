@@ -39,6 +39,7 @@ fn regenerate(name: &str, out: &Path) -> SystemStats {
         RunOptions {
             probe: Some(Box::new(probe)),
             window: Window::ALL,
+            plots: false,
         },
     )
     .unwrap()

@@ -5,6 +5,7 @@ pub mod config;
 pub mod device;
 pub mod histogram;
 pub mod output;
+pub mod plots;
 pub mod probe;
 pub mod run;
 pub mod scenario;

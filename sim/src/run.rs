@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub probe: Option<Box<dyn Probe>>,
     /// The cycles the probe observes.
     pub window: Window,
+    /// Write SVG figures into the output directory ([`crate::plots`]).
+    pub plots: bool,
 }
 
 /// Runs `cfg`. With `out_dir`, writes stats.json, config.toml and the CSVs there. `extra` sees
@@ -74,11 +76,13 @@ pub fn run_with(
         sys.record_events(true);
     }
     let mut kills = Vec::new();
+    let mut timeline = (opts.plots && out_dir.is_some()).then(crate::plots::FaultTimeline::default);
     let result = {
         let mut tee = Tee {
             files: files.as_mut(),
             extra,
             kills: &mut kills,
+            timeline: timeline.as_mut(),
         };
         let mut refs: Vec<&mut dyn Workload> = workloads
             .iter_mut()
@@ -97,6 +101,9 @@ pub fn run_with(
     let stats = SystemStats::collect(&sys);
     if let Some(f) = files {
         f.finish(&stats, cfg)?;
+    }
+    if let (Some(dir), Some(t)) = (out_dir, &timeline) {
+        crate::plots::write(dir, sys.walk_latency(), &stats, t)?;
     }
     Ok(RunOutput {
         stats,
@@ -187,6 +194,7 @@ struct Tee<'a> {
     files: Option<&'a mut OutputFiles>,
     extra: &'a mut dyn Observer,
     kills: &'a mut Vec<(u64, String)>,
+    timeline: Option<&'a mut crate::plots::FaultTimeline>,
 }
 
 impl Observer for Tee<'_> {
@@ -194,6 +202,9 @@ impl Observer for Tee<'_> {
     fn on_access(&mut self, pid: Pid, a: &AccessDone) {
         if let Some(f) = self.files.as_mut() {
             f.on_access(pid, a);
+        }
+        if let Some(t) = self.timeline.as_mut() {
+            t.on_access(pid, a);
         }
         self.extra.on_access(pid, a);
     }
