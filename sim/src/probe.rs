@@ -143,6 +143,12 @@ impl Sampler {
     /// declares the signals and gives every initial value). Before the window, if the next step
     /// comes after its start, nothing changes until then: report the state as it stands as the
     /// initial values at the start. From the window's end on, nothing.
+    /// Whether observation is over at `now` (past the window's end): nothing more to sample.
+    #[inline]
+    pub fn over(&self, now: Cycle) -> bool {
+        self.done || now >= self.window.end
+    }
+
     pub fn after_step(&mut self, now: Cycle, next: Option<Cycle>, parts: &[&dyn Probed]) {
         if self.done {
             return;

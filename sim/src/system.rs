@@ -464,6 +464,10 @@ impl System {
     /// skipping equals ticking), so that the waveform shows it when it happens.
     #[inline(never)]
     fn sample(&mut self, now: Cycle, next: Option<Cycle>) -> Option<Cycle> {
+        if self.sampler.as_ref().is_none_or(|s| s.over(now) && s.window().end < now) {
+            // Past the window (and its closing step): nothing to sample or step for.
+            return next;
+        }
         let os = self.os_probe();
         let Some(s) = self.sampler.as_mut() else {
             return next;
