@@ -227,3 +227,46 @@ fn kernel_memory_is_global_in_every_process_and_user_access_to_it_is_fatal() {
         Some(kernel_frames[0])
     );
 }
+
+/// Global kernel translations survive the flushes of switches without PCID: a kernel thread
+/// (supervisor mode, on the kernel's memory, mapped with G) walks each of its pages once, however
+/// often a user process's switch flushes the TLBs; the user process walks again after each.
+#[test]
+fn global_kernel_translations_survive_switch_flushes() {
+    let toml = r#"
+[os]
+kernel_pages = 8
+time_slice = 3000
+switch_cycles = 500
+[[process]]
+name = "kthread"
+kernel_thread = true
+workload = { kind = "sequential", base = 0, pages = 8, access_size = 512, accesses = 4000 }
+[[process]]
+name = "user"
+segments = [{ start = 0x1000_0000, len = 0x8000, perms = "rw-u" }]
+workload = { kind = "sequential", base = 0x1000_0000, pages = 8, access_size = 512, accesses = 4000 }
+"#;
+    let s = stats(toml, &["os.pcid=false"]);
+    assert!(s.os.context_switches > 20, "{}", s.os.context_switches);
+    assert_eq!(s.os.tlb_flushes, s.os.context_switches);
+    let (k, u) = (&s.processes[0], &s.processes[1]);
+    assert_eq!(k.exit, "exited");
+    assert_eq!(k.faults, 0, "kernel memory is always mapped");
+    assert_eq!(
+        k.walks, 8,
+        "one walk per kernel page: the global entries survive"
+    );
+    assert_eq!(k.switch_tlb_misses, 0);
+    assert!(
+        u.walks > 8 && u.switch_tlb_misses > 0,
+        "{} {}",
+        u.walks,
+        u.switch_tlb_misses
+    );
+    assert_eq!(
+        u.walks,
+        8 * 2 + u.switch_tlb_misses,
+        "first touch and retry, then refills"
+    );
+}

@@ -195,6 +195,40 @@ impl Config {
             });
         }
         crate::scenario::validate(&self.process, &self.device)?;
+        for (i, p) in self.process.iter().enumerate() {
+            if !p.kernel_thread {
+                continue;
+            }
+            let key = |k: &str| format!("process[{i}].{k}");
+            let bytes = self.os.kernel_pages * vmsim_hw::PAGE_SIZE;
+            let end = p.workload.base + p.workload.pages * vmsim_hw::PAGE_SIZE;
+            let why = if self.os.kernel_pages == 0 {
+                Some((
+                    key("kernel_thread"),
+                    "needs kernel memory: set os.kernel_pages".to_string(),
+                ))
+            } else if !p.segments.is_empty() || !p.events.is_empty() {
+                Some((
+                    key("segments"),
+                    "a kernel thread has no segments or events of its own: it runs on the \
+                     kernel's memory"
+                        .to_string(),
+                ))
+            } else if p.workload.kind != crate::workload::WorkloadKind::Trace && end > bytes {
+                Some((
+                    key("workload.pages"),
+                    format!(
+                        "a kernel thread's addresses are offsets into the {bytes:#x} bytes of \
+                         kernel memory (os.kernel_pages); base + pages * 4096 = {end:#x}"
+                    ),
+                ))
+            } else {
+                None
+            };
+            if let Some((key, msg)) = why {
+                return Err(ConfigError::Key { key, msg });
+            }
+        }
         Ok(())
     }
 

@@ -182,7 +182,12 @@ pub fn build(cfg: &Config) -> Result<Built, SimError> {
             }
         })
         .collect();
-    let sys = System::with_processes(cfg, specs, devices)?;
+    let mut sys = System::with_processes(cfg, specs, devices)?;
+    for (i, p) in cfg.process.iter().enumerate() {
+        if p.kernel_thread {
+            sys.make_kernel_thread(Pid(crate::scenario::pid_of(i)));
+        }
+    }
     Ok(Built {
         system: sys,
         workloads,

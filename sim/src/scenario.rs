@@ -192,6 +192,12 @@ pub struct ProcessConfig {
     /// Timed system calls, in non-decreasing `after` order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<EventConfig>,
+    /// A kernel thread: it runs in supervisor mode on the kernel's memory only (needs
+    /// `os.kernel_pages`; no segments or events of its own). Its workload's addresses are
+    /// offsets into the kernel mapping: `base = 0` is its first page. Its TLB entries are
+    /// global, so they survive the flushes of context switches without PCID.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub kernel_thread: bool,
 }
 
 impl ProcessConfig {

@@ -159,6 +159,8 @@ struct Proc {
     /// The access it gave the core up in (with its data), while the kernel serviced its
     /// fault, and the kernel's reply once it came.
     parked: Option<(vmsim_hw::core::Parked, Option<u64>)>,
+    /// A kernel thread: supervisor mode, addresses offset into the kernel mapping.
+    kernel_base: Option<u64>,
     reply: Option<(TrapReply, Cycle)>,
     stats: ProcRunStats,
 }
@@ -327,6 +329,7 @@ impl System {
                 done: false,
                 parked: None,
                 reply: None,
+                kernel_base: None,
                 stats: ProcRunStats::default(),
             });
         }
@@ -386,6 +389,13 @@ impl System {
             violation: None,
             deferred: None,
         })
+    }
+
+    /// Make `pid` a kernel thread (before the run): it runs in supervisor mode, and its
+    /// workload's addresses are offsets into the kernel's memory (`os.kernel_pages`).
+    pub fn make_kernel_thread(&mut self, pid: Pid) {
+        let base = vmsim_os::page_table::kernel_base(self.cfg.walker.levels);
+        self.procs[(pid.0 - 1) as usize].kernel_base = Some(base);
     }
 
     /// Attach a probe: every component's signals are sampled after each step from now on.
@@ -464,7 +474,11 @@ impl System {
     /// skipping equals ticking), so that the waveform shows it when it happens.
     #[inline(never)]
     fn sample(&mut self, now: Cycle, next: Option<Cycle>) -> Option<Cycle> {
-        if self.sampler.as_ref().is_none_or(|s| s.over(now) && s.window().end < now) {
+        if self
+            .sampler
+            .as_ref()
+            .is_none_or(|s| s.over(now) && s.window().end < now)
+        {
             // Past the window (and its closing step): nothing to sample or step for.
             return next;
         }
@@ -727,9 +741,13 @@ impl System {
         let p = &mut self.procs[i].stats;
         p.accesses += 1;
         p.instructions += rec.instrs as u64;
+        let va = match self.procs[i].kernel_base {
+            Some(base) => VirtAddr(base.wrapping_add(rec.va.0)),
+            None => rec.va,
+        };
         let acc = Access {
             kind: rec.kind,
-            va: rec.va,
+            va,
             size: rec.size,
             instrs: rec.instrs,
             data: rec.data,
@@ -814,7 +832,8 @@ impl System {
         };
         self.flushed.owners.insert(asid, pid);
         self.sched.start_slice(now + cost);
-        self.core.resume(asid, root, true, now + cost);
+        let user = self.procs[i].kernel_base.is_none();
+        self.core.resume(asid, root, user, now + cost);
         if let Some((p, data)) = self.procs[i].parked.take() {
             // Back to the access it gave the core up in, waiting for the reply.
             self.core.unpark(now + cost, p);
