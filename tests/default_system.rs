@@ -32,7 +32,12 @@ fn the_default_run_shows_the_whole_system() {
     // Shared-memory traffic: the consumer checked the producer's words through its own mapping.
     assert_eq!(by_name("consumer").accesses, 100_000);
     assert!(by_name("rogue").exit.starts_with("SIGSEGV"));
-    for n in ["scan", "hash", "chase", "producer", "consumer"] {
+    assert_eq!(
+        by_name("kthread").faults,
+        0,
+        "kernel memory is always mapped"
+    );
+    for n in ["scan", "hash", "chase", "producer", "consumer", "kthread"] {
         assert_eq!(by_name(n).exit, "exited", "{n}");
     }
 }
