@@ -14,10 +14,9 @@ fn the_default_run_shows_the_whole_system() {
     assert!(cfg.os.pcid);
     let s = vmsim_sim::run(&cfg, None, &mut NoObserver).unwrap().stats;
     assert!(s.os.context_switches > 10, "{}", s.os.context_switches);
-    assert_eq!(
-        s.os.tlb_flushes, 0,
-        "PCID with enough ASIDs flushes nothing"
-    );
+    // PCID: the only flushes are the recycling of Linux's 6 hardware ASIDs among 7 processes.
+    assert_eq!(s.os.tlb_flushes, s.os.asid_recycles);
+    assert!(s.os.tlb_flushes < s.os.context_switches / 10);
     assert!(s.os.swap_ins > 0 && s.faults.major == s.os.swap_ins);
     assert!(s.os.evictions > 0);
     assert_eq!(s.faults.segv_kills, 1);
