@@ -365,12 +365,10 @@ impl Kernel {
         let seg = self.processes.get(&pid)?.segment_of(va)?;
         let va = page_of(va);
         Some(match seg.kind {
-            SegmentKind::Shared(_) | SegmentKind::Kernel => self
-                .shm
-                .iter()
-                .enumerate()
-                .find_map(|(o, obj)| obj.index_of(pid, va).map(|x| PageKey::Shared(o as u32, x)))
-                .expect("a shared segment is attached to its object"),
+            SegmentKind::Shared(_) | SegmentKind::Kernel => {
+                let (obj, index) = self.shared_page(pid, va);
+                PageKey::Shared(obj, index)
+            }
             _ => PageKey::Private(pid, va.vpn().0),
         })
     }
@@ -435,18 +433,14 @@ impl Kernel {
     ) -> Result<Step, OsError> {
         let proc = self.processes.get_mut(&pid).expect("fault of a known pid");
         if !proc.alive() {
-            let r = self.kill(
+            return Ok(self.segv(
                 now,
                 phys,
                 pid,
-                Cause {
-                    signal: Signal::Sigsegv,
-                    va: fault.va,
-                    reason: "process is no longer running".into(),
-                },
+                fault.va,
+                "process is no longer running",
                 mmu,
-            );
-            return Ok(Step::Reply(r));
+            ));
         }
         proc.stats.faults += 1;
         if fault.reason == FaultReason::Protection {
@@ -466,18 +460,7 @@ impl Kernel {
         let seg = match seg {
             Ok(s) => s,
             Err(reason) => {
-                let r = self.kill(
-                    now,
-                    phys,
-                    pid,
-                    Cause {
-                        signal: Signal::Sigsegv,
-                        va: fault.va,
-                        reason: reason.into(),
-                    },
-                    mmu,
-                );
-                return Ok(Step::Reply(r));
+                return Ok(self.segv(now, phys, pid, fault.va, reason, mmu));
             }
         };
         let asid = proc.asid;
@@ -504,18 +487,11 @@ impl Kernel {
         }
         let (page, source) = match &seg.kind {
             SegmentKind::Shared(_) | SegmentKind::Kernel => {
-                let (obj, index) = self
-                    .shm
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, o)| o.index_of(pid, va).map(|x| (i as u32, x)))
-                    .expect("a shared segment is attached to its object");
-                let source = match self.shm[obj as usize].pages[index as usize] {
-                    ShmPage::Untouched => Source::Zero,
-                    ShmPage::Resident(f) => Source::Frame(f),
-                    ShmPage::Swapped(s) => Source::Swap(s),
-                };
-                (PageRef::Shared { obj, index }, source)
+                let (obj, index) = self.shared_page(pid, va);
+                (
+                    PageRef::Shared { obj, index },
+                    self.shared_source(obj, index),
+                )
             }
             SegmentKind::Anonymous | SegmentKind::Dma => {
                 let source = match leaf.and_then(|(_, pte)| swap_slot(pte)) {
@@ -550,11 +526,7 @@ impl Kernel {
             // A shared page's state may have changed while this job waited (another process
             // brought it in, or an eviction took it out): read it afresh.
             if let PageRef::Shared { obj, index } = plan.page {
-                plan.source = match self.shm[obj as usize].pages[index as usize] {
-                    ShmPage::Untouched => Source::Zero,
-                    ShmPage::Resident(f) => Source::Frame(f),
-                    ShmPage::Swapped(s) => Source::Swap(s),
-                };
+                plan.source = self.shared_source(obj, index);
             }
             let needed = pt.missing_tables(phys, plan.va) as u64
                 + u64::from(!matches!(plan.source, Source::Frame(_)));
@@ -720,6 +692,42 @@ impl Kernel {
                     plan,
                 }))
             }
+        }
+    }
+
+    /// Kill `pid` with SIGSEGV for an access at `va`: the fault's answer.
+    fn segv(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        pid: Pid,
+        va: VirtAddr,
+        reason: &str,
+        mmu: &mut dyn Mmu,
+    ) -> Step {
+        let cause = Cause {
+            signal: Signal::Sigsegv,
+            va,
+            reason: reason.into(),
+        };
+        Step::Reply(self.kill(now, phys, pid, cause, mmu))
+    }
+
+    /// The shared object and page that `pid` maps at `va` (in a shared or kernel segment).
+    fn shared_page(&self, pid: Pid, va: VirtAddr) -> (u32, u64) {
+        self.shm
+            .iter()
+            .enumerate()
+            .find_map(|(i, o)| o.index_of(pid, va).map(|x| (i as u32, x)))
+            .expect("a shared segment is attached to its object")
+    }
+
+    /// Where a shared page's content is now.
+    fn shared_source(&self, obj: u32, index: u64) -> Source {
+        match self.shm[obj as usize].pages[index as usize] {
+            ShmPage::Untouched => Source::Zero,
+            ShmPage::Resident(f) => Source::Frame(f),
+            ShmPage::Swapped(s) => Source::Swap(s),
         }
     }
 
