@@ -726,6 +726,16 @@ impl System {
             }
             self.now = step;
         }
+        // What the last step found, before the loop could look.
+        if let Some(msg) = self.violation.take() {
+            return Err(SimError::Invariant {
+                now: self.now.0,
+                msg,
+            });
+        }
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
         self.mem.settle(self.now);
         if let Some(i) = self.current.take() {
             self.procs[i].stats.core_cycles += (self.now - self.dispatched_at).0;
