@@ -675,20 +675,12 @@ impl crate::probe::Probed for DmaEngine {
 mod tests {
     use super::*;
     use crate::disk::{Disk, DiskConfig, DiskOp, DiskRequest};
-    use crate::dram::{Dram, DramConfig, DramModelKind, DramRequest};
+    use crate::dram::{Dram, DramConfig, DramRequest};
     use crate::probe::Probed;
 
     const GHZ: f64 = 4.0;
     /// Line ids at or above this are requests of another agent, not of the engine.
     const FOREIGN: u64 = 1 << 62;
-
-    fn fixed_dram(latency: u64) -> DramConfig {
-        DramConfig {
-            model: DramModelKind::Fixed,
-            fixed_latency: latency,
-            ..DramConfig::default()
-        }
-    }
 
     /// 25 ns of setup: 100 cycles at 4 GHz.
     fn dma_cfg(max_outstanding: usize) -> DmaConfig {
@@ -916,7 +908,7 @@ mod tests {
         ] {
             let dram = DramConfig {
                 queue_depth: 64,
-                ..fixed_dram(100)
+                ..DramConfig::fixed(100)
             };
             let (c, rig) = one_page(&dma_cfg(m), &dram, 10);
             assert_eq!(c.accepted, Cycle(10));
@@ -928,8 +920,8 @@ mod tests {
 
     #[test]
     fn completion_is_not_visible_before_its_done_cycle() {
-        let (c, _) = one_page(&dma_cfg(16), &fixed_dram(100), 0);
-        let mut rig = Rig::new(&dma_cfg(16), &fixed_dram(100), 64);
+        let (c, _) = one_page(&dma_cfg(16), &DramConfig::fixed(100), 0);
+        let mut rig = Rig::new(&dma_cfg(16), &DramConfig::fixed(100), 64);
         rig.at(0, DmaDescriptor::page_to_device(1, Ppn(3), 9));
         for t in 0..c.done.0 {
             rig.step(t);
@@ -942,14 +934,14 @@ mod tests {
 
     #[test]
     fn one_outstanding_line_serializes_the_transfer() {
-        let (c, rig) = one_page(&dma_cfg(1), &fixed_dram(100), 0);
+        let (c, rig) = one_page(&dma_cfg(1), &DramConfig::fixed(100), 0);
         assert_eq!(c.done.0, 100 + 64 * 101 + 1);
         assert_eq!(rig.most_outstanding, 1);
     }
 
     #[test]
     fn device_to_memory_transfer_writes_64_lines() {
-        let mut rig = Rig::new(&dma_cfg(16), &fixed_dram(100), 64);
+        let mut rig = Rig::new(&dma_cfg(16), &DramConfig::fixed(100), 64);
         let mut src = PhysMem::new(1);
         let content = fill(&mut src, Ppn(0), 5);
         rig.at(
@@ -1006,7 +998,7 @@ mod tests {
 
     #[test]
     fn descriptors_are_served_in_fifo_order_one_at_a_time() {
-        let mut rig = Rig::new(&dma_cfg(16), &fixed_dram(100), 64);
+        let mut rig = Rig::new(&dma_cfg(16), &DramConfig::fixed(100), 64);
         for id in 0..3 {
             rig.at(0, DmaDescriptor::page_to_device(id, Ppn(id), id));
         }
@@ -1054,7 +1046,7 @@ mod tests {
 
     #[test]
     fn partial_transfer_moves_only_its_words() {
-        let mut rig = Rig::new(&dma_cfg(16), &fixed_dram(50), 64);
+        let mut rig = Rig::new(&dma_cfg(16), &DramConfig::fixed(50), 64);
         let before = fill(&mut rig.phys, Ppn(2), 3);
         let mut src = PhysMem::new(1);
         let burst = fill(&mut src, Ppn(0), 4);
@@ -1079,7 +1071,7 @@ mod tests {
 
     #[test]
     fn full_bus_port_is_retried_and_the_engine_shows_blocked() {
-        let mut rig = Rig::new(&dma_cfg(16), &fixed_dram(100), 2);
+        let mut rig = Rig::new(&dma_cfg(16), &DramConfig::fixed(100), 2);
         rig.at(0, DmaDescriptor::page_to_device(1, Ppn(3), 9));
         let mut states = std::collections::BTreeSet::new();
         while let Some(t) = rig.next_event() {
@@ -1139,7 +1131,7 @@ mod tests {
 
     #[test]
     fn probe_reports_state_outstanding_lines_and_transfers() {
-        let mut rig = Rig::new(&dma_cfg(16), &fixed_dram(100), 64);
+        let mut rig = Rig::new(&dma_cfg(16), &DramConfig::fixed(100), 64);
         let mut decls = Vec::new();
         rig.dma.declare(&mut decls);
         let names: Vec<_> = decls.iter().map(|(_, d)| d.name.as_str()).collect();

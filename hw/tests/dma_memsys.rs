@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use vmsim_hw::dma::{DmaCompletion, DmaConfig, DmaDescriptor, DmaEngine};
-use vmsim_hw::dram::{DramConfig, DramModelKind, RowOutcome};
+use vmsim_hw::dram::{DramConfig, RowOutcome};
 use vmsim_hw::memory::{FrameContent, PhysMem};
 use vmsim_hw::memsys::{
     CachesConfig, MemPorts, MemReq, MemResp, MemorySystem, Requester, ServedBy,
@@ -15,14 +15,6 @@ use vmsim_hw::{Cycle, PhysAddr, Ppn};
 const GHZ: f64 = 4.0;
 /// Room for the core and walkers' requests (what `sim` uses with two walkers).
 const PORT_CAP: usize = 24;
-
-fn fixed_dram(latency: u64) -> DramConfig {
-    DramConfig {
-        model: DramModelKind::Fixed,
-        fixed_latency: latency,
-        ..DramConfig::default()
-    }
-}
 
 /// 25 ns of setup: 100 cycles at 4 GHz.
 fn dma_cfg(max_outstanding: usize) -> DmaConfig {
@@ -151,7 +143,7 @@ fn page_transfers_take_setup_plus_rounds_of_fixed_latency() {
     for (m, rounds, queue) in [(16, 4, 32), (3, 22, 32), (1, 64, 32), (64, 1, 64)] {
         let dram = DramConfig {
             queue_depth: queue,
-            ..fixed_dram(100)
+            ..DramConfig::fixed(100)
         };
         let expect = 10 + 100 + rounds * 101 + 1;
         let mut rig = Rig::new(&dma_cfg(m), &dram);
@@ -247,7 +239,7 @@ fn walker_read_competes_with_dma_traffic_for_the_bank() {
 #[test]
 fn dma_sends_are_refused_when_answers_would_not_fit() {
     let cfg = dma_cfg(16);
-    let mut rig = Rig::new(&cfg, &fixed_dram(100));
+    let mut rig = Rig::new(&cfg, &DramConfig::fixed(100));
     rig.ports = MemPorts::with_dma(PORT_CAP, 4);
     rig.at(0, DmaDescriptor::page_to_device(1, Ppn(3), 9));
     rig.run();

@@ -27,7 +27,7 @@
 
 use crate::error::OsError;
 use crate::frames::Owner;
-use crate::kernel::{Cause, Kernel, OsEvent, OsEventKind, Reply, ReplyAction, page_of};
+use crate::kernel::{Cause, Kernel, OsEvent, OsEventKind, Reply, ReplyAction};
 use crate::mmu::{IoRequest, Mmu};
 use crate::process::{Pid, Signal};
 use crate::segment::SegmentKind;
@@ -212,13 +212,8 @@ impl Kernel {
                 let (pid, trap) = (job.pid, job.trap);
                 self.frames.set_slot(frame, Some(slot));
                 self.install(now, phys, pid, &plan, frame)?;
-                self.stats.major_faults += 1;
                 self.stats.swap_ins += 1;
-                self.processes
-                    .get_mut(&pid)
-                    .expect("live")
-                    .stats
-                    .major_faults += 1;
+                self.count_fault(pid, FaultKind::Major);
                 self.event(OsEvent {
                     kind: OsEventKind::SwapIn,
                     start: c.accepted,
@@ -363,7 +358,7 @@ impl Kernel {
     /// The page `va` of `pid` is, if it lies in a segment.
     fn page_key(&self, pid: Pid, va: VirtAddr) -> Option<PageKey> {
         let seg = self.processes.get(&pid)?.segment_of(va)?;
-        let va = page_of(va);
+        let va = va.vpn().base();
         Some(match seg.kind {
             SegmentKind::Shared(_) | SegmentKind::Kernel => {
                 let (obj, index) = self.shared_page(pid, va);
@@ -464,7 +459,7 @@ impl Kernel {
             }
         };
         let asid = proc.asid;
-        let va = page_of(fault.va);
+        let va = fault.va.vpn().base();
         let flags = seg.leaf_flags();
         let pt = self.page_table(pid).expect("live process");
         let leaf = pt.leaf(phys, va);
@@ -639,7 +634,7 @@ impl Kernel {
                 let t = pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?;
                 self.stats.page_table_pages += t as u64;
                 self.processes.get_mut(&pid).expect("live").resident_pages += 1;
-                self.minor(pid);
+                self.count_fault(pid, FaultKind::Minor);
                 Ok(Step::Reply(self.retry(
                     pid,
                     now,
@@ -651,7 +646,7 @@ impl Kernel {
                 let f = self.frames.alloc_data(owner)?;
                 phys.zero_frame(f);
                 self.install(now, phys, pid, &plan, f)?;
-                self.minor(pid);
+                self.count_fault(pid, FaultKind::Minor);
                 Ok(Step::Reply(self.retry(
                     pid,
                     now,
@@ -731,13 +726,16 @@ impl Kernel {
         }
     }
 
-    fn minor(&mut self, pid: Pid) {
-        self.stats.minor_faults += 1;
-        self.processes
-            .get_mut(&pid)
-            .expect("live")
-            .stats
-            .minor_faults += 1;
+    /// Count a fault of `kind` (minor or major) for the machine and for `pid`.
+    fn count_fault(&mut self, pid: Pid, kind: FaultKind) {
+        let p = &mut self.processes.get_mut(&pid).expect("live").stats;
+        if kind == FaultKind::Major {
+            self.stats.major_faults += 1;
+            p.major_faults += 1;
+        } else {
+            self.stats.minor_faults += 1;
+            p.minor_faults += 1;
+        }
     }
 
     /// Map the filled frame `f` for the plan: it becomes a resident page (an eviction

@@ -996,8 +996,3 @@ pub(crate) fn check_segment(s: &Segment) -> Result<(), OsError> {
     }
     Ok(())
 }
-
-/// The virtual page of an address, page aligned.
-pub(crate) fn page_of(va: VirtAddr) -> VirtAddr {
-    VirtAddr(va.0 & !(PAGE_SIZE - 1))
-}

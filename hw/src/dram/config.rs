@@ -164,6 +164,16 @@ fn positive_ns(field: &str, v: f64) -> Result<(), ConfigError> {
 }
 
 impl DramConfig {
+    /// The `fixed` model answering every request `latency` core cycles after it arrives, the
+    /// other settings at their defaults (for tests and hand-derived expectations).
+    pub fn fixed(latency: u64) -> DramConfig {
+        DramConfig {
+            model: DramModelKind::Fixed,
+            fixed_latency: latency,
+            ..DramConfig::default()
+        }
+    }
+
     /// Checks every field; an error names the full key (for example `dram.cl`) and what is
     /// allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -127,11 +127,7 @@ fn at_3ghz_each_term_is_rounded_up_separately() {
 
 #[test]
 fn fixed_model_completes_at_exactly_arrival_plus_latency() {
-    let cfg = DramConfig {
-        model: DramModelKind::Fixed,
-        fixed_latency: 200,
-        ..DramConfig::default()
-    };
+    let cfg = DramConfig::fixed(200);
     let mut d = dram(&cfg);
     // Same bank, conflicting rows, a write: none of it matters.
     d.enqueue(read(1, at(0, 0, 1, 0)), Cycle(10)).unwrap();
@@ -160,8 +156,8 @@ fn fixed_model_completes_at_exactly_arrival_plus_latency() {
 #[test]
 fn fixed_model_refuses_beyond_queue_depth_until_a_request_is_done() {
     let cfg = DramConfig {
-        model: DramModelKind::Fixed,
         fixed_latency: 50,
+        model: DramModelKind::Fixed,
         queue_depth: 2,
         ..DramConfig::default()
     };
@@ -433,11 +429,7 @@ fn next_event_is_none_when_idle_and_tick_reports_progress() {
 
 #[test]
 fn completions_pop_in_done_order_ties_by_id() {
-    let cfg = DramConfig {
-        model: DramModelKind::Fixed,
-        fixed_latency: 10,
-        ..DramConfig::default()
-    };
+    let cfg = DramConfig::fixed(10);
     let mut d = dram(&cfg);
     for id in [9, 3, 5] {
         d.enqueue(read(id, at(0, 0, 0, 0)), Cycle(1)).unwrap();
@@ -812,8 +804,8 @@ fn skipping_to_next_event_matches_ticking_every_cycle_with_frequent_refresh() {
 #[test]
 fn skipping_to_next_event_matches_ticking_every_cycle_fixed() {
     let cfg = DramConfig {
-        model: DramModelKind::Fixed,
         fixed_latency: 37,
+        model: DramModelKind::Fixed,
         queue_depth: 3,
         channels: 2,
         ..DramConfig::default()
