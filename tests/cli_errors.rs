@@ -1,29 +1,14 @@
 //! Bad input ends the run with a non-zero exit and one readable line naming the file and line, or
 //! the key and what is allowed; no panic, no output file left looking complete.
 
-use std::fs;
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn vmsim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmsim"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("vmsim runs")
-}
+use common::{assert_one_line_error, vmsim};
+use std::fs;
+use std::process::Output;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn assert_one_line_error(o: &Output) -> String {
-    assert!(!o.status.success(), "expected failure");
-    let e = stderr(o);
-    assert!(!e.contains("panicked"), "panic: {e}");
-    assert!(!e.contains("RUST_BACKTRACE"), "backtrace hint: {e}");
-    assert_eq!(e.trim_end().lines().count(), 1, "not one line: {e}");
-    e
 }
 
 #[test]

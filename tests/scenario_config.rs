@@ -2,9 +2,11 @@
 //! a scenario survives the written `config.toml`, and each class of bad scenario is refused with
 //! one line naming the key, by the library and by `vmsim run --scenario`.
 
+mod common;
+
+use common::{assert_one_line_error, vmsim};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use vmsim_hw::AccessKind;
 use vmsim_os::{SegmentKind, SegmentPerms};
 use vmsim_sim::scenario::{Syscall, SyscallOp};
@@ -220,23 +222,6 @@ fn each_bad_scenario_is_one_line_naming_the_key() {
             assert!(e.contains(n), "{name}: {n:?} not in: {e}");
         }
     }
-}
-
-fn vmsim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmsim"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("vmsim runs")
-}
-
-fn assert_one_line_error(o: &Output) -> String {
-    assert!(!o.status.success(), "expected failure");
-    let e = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(!e.contains("panicked"), "panic: {e}");
-    assert!(!e.contains("RUST_BACKTRACE"), "backtrace hint: {e}");
-    assert_eq!(e.trim_end().lines().count(), 1, "not one line: {e}");
-    e
 }
 
 #[test]

@@ -160,3 +160,23 @@ impl Observer for PidRecorder {
         self.kills.push(k.clone());
     }
 }
+
+/// Run the `vmsim` binary with `args` in `dir`.
+pub fn vmsim(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vmsim"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("vmsim runs")
+}
+
+/// The run failed with exactly one readable line on stderr (no panic, no backtrace hint);
+/// that line.
+pub fn assert_one_line_error(o: &std::process::Output) -> String {
+    assert!(!o.status.success(), "expected failure");
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!e.contains("panicked"), "panic: {e}");
+    assert!(!e.contains("RUST_BACKTRACE"), "backtrace hint: {e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "not one line: {e}");
+    e
+}
