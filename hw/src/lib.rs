@@ -14,6 +14,7 @@ pub mod error;
 pub mod memory;
 pub mod memsys;
 pub mod port;
+pub mod prefetch;
 pub mod probe;
 pub mod pte;
 pub mod pwc;

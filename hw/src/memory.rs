@@ -50,6 +50,25 @@ impl PhysMem {
         self.words[f].as_ref().map_or(0, |w| w[i])
     }
 
+    /// Start loading the host memory that holds the word at `pa` (a PTE about to be read),
+    /// if its frame holds words. Changes nothing.
+    #[inline]
+    pub fn prefetch(&self, pa: PhysAddr) {
+        let (f, i) = Self::split(pa);
+        if let Some(Some(w)) = self.words.get(f) {
+            crate::prefetch::prefetch(&w[i]);
+        }
+    }
+
+    /// Start loading the host memory that holds the content signature of frame `ppn` (a
+    /// store to it is about to be recorded). Changes nothing.
+    #[inline]
+    pub fn prefetch_signature(&self, ppn: Ppn) {
+        if let Some(s) = self.signatures.get(ppn.0 as usize) {
+            crate::prefetch::prefetch(s);
+        }
+    }
+
     /// Write the aligned 8-byte word at `pa`.
     #[inline]
     pub fn write_u64(&mut self, pa: PhysAddr, value: u64) {

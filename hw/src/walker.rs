@@ -328,7 +328,7 @@ impl Walkers {
                 if let Some(w) = &self.slots[i]
                     && w.mem_id == u64::MAX
                 {
-                    progress |= self.issue(i, now, mem);
+                    progress |= self.issue(i, now, phys, mem);
                 }
             }
         }
@@ -339,7 +339,7 @@ impl Walkers {
             };
             let req = walk.req.recv(now).expect("a request is visible");
             progress = true;
-            self.start(free, now, req, mem);
+            self.start(free, now, req, phys, mem);
         }
         self.own_next = self.own_events();
         progress
@@ -381,7 +381,14 @@ impl Walkers {
         own
     }
 
-    fn start(&mut self, slot: usize, now: Cycle, req: WalkRequest, mem: &mut MemPorts) {
+    fn start(
+        &mut self,
+        slot: usize,
+        now: Cycle,
+        req: WalkRequest,
+        phys: &PhysMem,
+        mem: &mut MemPorts,
+    ) {
         self.stats.walks += 1;
         let (level, table, lookup) = match self.pwc.lookup(req.asid, req.va) {
             Some(hit) => (hit.next_level, hit.table, self.pwc.latency()),
@@ -408,16 +415,20 @@ impl Walkers {
             },
         };
         self.slots[slot] = Some(w);
-        self.issue(slot, now, mem);
+        self.issue(slot, now, phys, mem);
     }
 
     /// Send the PTE read of walker `i`'s current level; false if the port refused it.
-    fn issue(&mut self, i: usize, now: Cycle, mem: &mut MemPorts) -> bool {
+    fn issue(&mut self, i: usize, now: Cycle, phys: &PhysMem, mem: &mut MemPorts) -> bool {
         let w = self.slots[i].as_mut().expect("issue on an idle walker");
         let id = self.next_mem_id;
+        let addr = w.level.entry_addr(w.table, w.req.va);
+        // The PTE is read from physical memory when the answer comes back: have the host
+        // load it meanwhile.
+        phys.prefetch(addr);
         let req = MemReq {
             id,
-            addr: w.level.entry_addr(w.table, w.req.va),
+            addr,
             write: false,
             from: Requester::Walker,
             needs_response: true,
@@ -488,7 +499,7 @@ impl Walkers {
             w.table = pte.ppn();
             w.level = w.level.next().expect("non-leaf level has a next level");
             w.issue_at = Cycle(now.0 + 1);
-            self.issue(i, now, mem);
+            self.issue(i, now, phys, mem);
             return;
         };
         if !w.perms.permits(w.req.kind, w.req.user) {
@@ -524,9 +535,14 @@ impl Walkers {
             let _ = mem.req.try_send(Cycle(now.0 + 1), posted);
         }
         let offset_pages = (w.req.va.0 & (size.bytes() - 1)) >> crate::types::PAGE_SHIFT;
+        let ppn = Ppn(pte.ppn().0 + offset_pages);
+        if write {
+            // The core records the store in the frame's signature once it has the answer.
+            phys.prefetch_signature(ppn);
+        }
         let t = Translation {
             vpn: w.req.va.vpn(),
-            ppn: Ppn(pte.ppn().0 + offset_pages),
+            ppn,
             size,
             perms: w.perms,
             global: pte.global(),
