@@ -387,8 +387,8 @@ impl Core {
                             pte_addr: t.pte_addr,
                         };
                         let kind = cur.acc.kind;
-                        self.l2.fill(e);
-                        self.l1_for(kind).fill(e);
+                        self.l2.insert(e);
+                        self.l1_for(kind).insert(e);
                         self.translated(now, now, e, phys, mem, ports);
                     }
                     WalkOutcome::Fault(f) => self.raise(now, f, ports),
@@ -476,7 +476,7 @@ impl Core {
         t += self.l2.latency();
         cur.done.tlb = cur.done.tlb.max(TlbLevel::L2);
         if let Some(e) = self.l2.lookup(asid, vpn) {
-            self.l1_for(kind).fill(e);
+            self.l1_for(kind).insert(e);
             return self.translated(now, t, e, phys, mem, ports);
         }
         cur.done.tlb = TlbLevel::Walk;

@@ -288,6 +288,24 @@ impl Tlb {
     /// place (returns `None`); otherwise the policy picks a way, and if that way held a valid
     /// entry it is returned and counted as an eviction.
     pub fn fill(&mut self, e: TlbEntry) -> Option<TlbEntry> {
+        let (i, evicted) = self.place(&e);
+        let old = evicted.then(|| self.entries[i]);
+        self.entries[i] = e;
+        old
+    }
+
+    /// [`Tlb::fill`] for a caller that has no use for the evicted entry (the core): the same
+    /// fill, without reading the old entry back.
+    #[inline]
+    pub fn insert(&mut self, e: TlbEntry) {
+        let (i, _) = self.place(&e);
+        self.entries[i] = e;
+    }
+
+    /// The bookkeeping of a fill of `e` (counts, replacement, the tag written): the slot it
+    /// goes to, and whether that slot's valid entry is evicted.
+    #[inline]
+    fn place(&mut self, e: &TlbEntry) -> (usize, bool) {
         self.stats.fills += 1;
         let set = self.set_of(e.vpn);
         let base = set * self.ways;
@@ -316,7 +334,7 @@ impl Tlb {
         let (way, evicted) = match in_place {
             Some(w) => {
                 self.repl.on_fill(set, w);
-                (w, None)
+                (w, false)
             }
             None => {
                 let free = if self.valid_count < self.tags.len() {
@@ -330,20 +348,19 @@ impl Tlb {
                     Some(w) => {
                         self.valid_count += 1;
                         self.repl.on_fill(set, w);
-                        (w, None)
+                        (w, false)
                     }
                     None => {
                         let w = self.repl.victim_then_fill(set);
                         self.stats.evictions += 1;
-                        (w, Some(self.entries[base + w]))
+                        (w, true)
                     }
                 }
             }
         };
         let i = base + way;
         self.tags[i] = want;
-        self.entries[i] = e;
-        evicted
+        (i, evicted)
     }
 
     /// Mark the entry matching `(asid, vpn)` dirty (after the hardware set D in the PTE).
