@@ -394,15 +394,19 @@ impl Kernel {
         pid: Pid,
         mmu: &mut dyn Mmu,
     ) -> Result<(), OsError> {
-        let Some(frames) = self.fresh.remove(&pid) else {
+        if !self.fresh.iter().any(|&(p, _)| p == pid) {
             return Ok(());
-        };
-        for f in frames {
-            if !self.frames.pinned(f) && self.frames.owner(f).is_some() && !self.evictor.contains(f)
-            {
-                self.evictor.insert(f, now.0);
-            }
         }
+        let (frames, evictor) = (&self.frames, &mut self.evictor);
+        self.fresh.retain(|&(p, f)| {
+            if p != pid {
+                return true;
+            }
+            if !frames.pinned(f) && frames.owner(f).is_some() && !evictor.contains(f) {
+                evictor.insert(f, now.0);
+            }
+            false
+        });
         if self
             .jobs
             .iter()
@@ -537,9 +541,7 @@ impl Kernel {
                 // Every frame is a page table, pinned, in transit for another fault, or just
                 // brought in for an access that has not retried yet: wait for that I/O or
                 // retry to free one. With neither in flight nothing ever will.
-                if self.jobs.iter().any(|j| j.state.io().is_some())
-                    || self.fresh.values().any(|v| !v.is_empty())
-                {
+                if self.jobs.iter().any(|j| j.state.io().is_some()) || !self.fresh.is_empty() {
                     return Ok(Step::Wait(JobState::NeedFrames(plan)));
                 }
                 return Err(OsError::OutOfFrames {
@@ -629,7 +631,7 @@ impl Kernel {
             Source::Frame(f) => {
                 if self.evictor.contains(f) {
                     self.evictor.remove(f);
-                    self.fresh.entry(pid).or_default().push(f);
+                    self.fresh.push((pid, f));
                 }
                 let t = pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?;
                 self.stats.page_table_pages += t as u64;
@@ -753,7 +755,7 @@ impl Kernel {
         } else {
             // Not a candidate until the faulting access has retried (see `retired`).
             let _ = now;
-            self.fresh.entry(pid).or_default().push(f);
+            self.fresh.push((pid, f));
         }
         if let PageRef::Shared { obj, index } = plan.page {
             self.shm[obj as usize].pages[index as usize] = ShmPage::Resident(f);

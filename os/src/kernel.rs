@@ -175,9 +175,11 @@ pub struct Kernel {
     pub(crate) stats: OsStats,
     /// Faults being serviced, oldest first (see [`crate::fault`]).
     pub(crate) jobs: VecDeque<FaultJob>,
-    /// Frames faults brought in for accesses that have not retried yet (not eviction
-    /// candidates until [`Kernel::retired`]).
-    pub(crate) fresh: BTreeMap<Pid, Vec<Ppn>>,
+    /// Frames faults brought in for accesses that have not retried yet, with the process
+    /// whose access each is, oldest first (not eviction candidates until
+    /// [`Kernel::retired`]). A short list (only faults awaiting their retry are in it): a flat
+    /// vector serves every fault without allocating.
+    pub(crate) fresh: Vec<(Pid, Ppn)>,
     /// Device DMA transfers in flight per frame, and frames freed while some were (released
     /// when the last lands).
     dma_holds: BTreeMap<Ppn, u32>,
@@ -214,7 +216,7 @@ impl Kernel {
             next_pid: 1,
             stats: OsStats::default(),
             jobs: VecDeque::new(),
-            fresh: BTreeMap::new(),
+            fresh: Vec::new(),
             dma_holds: BTreeMap::new(),
             pending_writes: BTreeMap::new(),
             orphans: std::collections::BTreeSet::new(),
@@ -556,7 +558,13 @@ impl Kernel {
         let Some(pt) = self.page_table(pid) else {
             return;
         };
-        let fresh = self.fresh.remove(&pid).unwrap_or_default();
+        let fresh: Vec<Ppn> = self
+            .fresh
+            .iter()
+            .filter(|&&(p, _)| p == pid)
+            .map(|&(_, f)| f)
+            .collect();
+        self.fresh.retain(|&(p, _)| p != pid);
         let asid = self.processes[&pid].asid;
         let evictor = &mut self.evictor;
         let swap = &mut self.swap;
