@@ -357,7 +357,7 @@ impl Kernel {
 
     /// The page `va` of `pid` is, if it lies in a segment.
     fn page_key(&self, pid: Pid, va: VirtAddr) -> Option<PageKey> {
-        let seg = self.processes.get(&pid)?.segment_of(va)?;
+        let seg = self.processes.get(pid)?.segment_of(va)?;
         let va = va.vpn().base();
         Some(match seg.kind {
             SegmentKind::Shared(_) | SegmentKind::Kernel => {
@@ -430,7 +430,7 @@ impl Kernel {
         fault: &Fault,
         mmu: &mut dyn Mmu,
     ) -> Result<Step, OsError> {
-        let proc = self.processes.get_mut(&pid).expect("fault of a known pid");
+        let proc = self.processes.get_mut(pid).expect("fault of a known pid");
         if !proc.alive() {
             return Ok(self.segv(
                 now,
@@ -582,7 +582,7 @@ impl Kernel {
                         mmu.invalidate_page(m.asid, m.va.vpn());
                     }
                     self.processes
-                        .get_mut(&m.pid)
+                        .get_mut(m.pid)
                         .expect("mapped by a live pid")
                         .resident_pages -= 1;
                 }
@@ -635,7 +635,7 @@ impl Kernel {
                 }
                 let t = pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?;
                 self.stats.page_table_pages += t as u64;
-                self.processes.get_mut(&pid).expect("live").resident_pages += 1;
+                self.processes.get_mut(pid).expect("live").resident_pages += 1;
                 self.count_fault(pid, FaultKind::Minor);
                 Ok(Step::Reply(self.retry(
                     pid,
@@ -730,7 +730,7 @@ impl Kernel {
 
     /// Count a fault of `kind` (minor or major) for the machine and for `pid`.
     fn count_fault(&mut self, pid: Pid, kind: FaultKind) {
-        let p = &mut self.processes.get_mut(&pid).expect("live").stats;
+        let p = &mut self.processes.get_mut(pid).expect("live").stats;
         if kind == FaultKind::Major {
             self.stats.major_faults += 1;
             p.major_faults += 1;
@@ -763,14 +763,14 @@ impl Kernel {
         let pt = self.page_table(pid).expect("live process");
         let t = pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?;
         self.stats.page_table_pages += t as u64;
-        self.processes.get_mut(&pid).expect("live").resident_pages += 1;
+        self.processes.get_mut(pid).expect("live").resident_pages += 1;
         Ok(())
     }
 
     fn retry(&self, pid: Pid, trap: Cycle, ready: Cycle, kind: FaultKind) -> Reply {
         Reply {
             pid,
-            asid: self.processes[&pid].asid,
+            asid: self.processes[pid].asid,
             trap,
             ready,
             action: ReplyAction::Retry(kind),
@@ -783,7 +783,7 @@ impl Kernel {
         reply.trap = job.trap;
         let cycles = (reply.ready - job.trap).0;
         self.stats.fault_cycles += cycles;
-        if let Some(p) = self.processes.get_mut(&job.pid) {
+        if let Some(p) = self.processes.get_mut(job.pid) {
             p.stats.fault_cycles += cycles;
         }
         if job.paged {
