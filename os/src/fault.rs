@@ -42,7 +42,7 @@ use vmsim_hw::walker::{Fault, FaultReason};
 use vmsim_hw::{AccessKind, Cycle, Cycles, Ppn, VirtAddr};
 
 /// A fault being serviced.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct FaultJob {
     fault: Fault,
     pid: Pid,
@@ -148,14 +148,39 @@ impl Kernel {
         let pid = self
             .pid_of(fault.asid)
             .ok_or(OsError::UnknownAsid(fault.asid.0))?;
-        self.jobs.push_back(FaultJob {
+        let mut job = FaultJob {
             fault: *fault,
             pid,
             trap: now,
             state: JobState::New,
             paged: false,
-        });
-        self.advance(now, phys, mmu)
+        };
+        if !self.jobs.is_empty() {
+            self.jobs.push_back(job);
+            return self.advance(now, phys, mmu);
+        }
+        // The common case: no other fault is in service, so no page is busy and no older job
+        // goes first. Serve this one here, as `advance` would, and queue it only if it has to
+        // wait (one that finds free frames and reads nothing from swap never does).
+        loop {
+            match self.step(now, phys, &job, mmu) {
+                Ok(Step::Reply(r)) => {
+                    self.finish_job(job, r);
+                    return Ok(());
+                }
+                Ok(Step::Next(s)) => job.state = s,
+                Ok(Step::Wait(s)) => {
+                    job.state = s;
+                    job.paged = true;
+                    self.jobs.push_back(job);
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.jobs.push_back(job);
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// A DMA completion interrupt at `now` (the engine's completion for one of the kernel's
@@ -229,7 +254,8 @@ impl Kernel {
                     now + Cycles(self.cfg.major_fault_cycles),
                     FaultKind::Major,
                 );
-                self.finish_job(i, reply);
+                let job = self.jobs.remove(i).expect("a job in service");
+                self.finish_job(job, reply);
                 self.advance(now, phys, mmu)
             }
             _ => Ok(()),
@@ -302,7 +328,8 @@ impl Kernel {
                     },
                     mmu,
                 );
-                self.finish_job(i, reply);
+                let job = self.jobs.remove(i).expect("a job in service");
+                self.finish_job(job, reply);
                 self.advance(now, phys, mmu)
             }
         }
@@ -319,29 +346,22 @@ impl Kernel {
     ) -> Result<(), OsError> {
         let mut i = 0;
         while i < self.jobs.len() {
-            let (pid, fault, state) = (self.jobs[i].pid, self.jobs[i].fault, self.jobs[i].state);
-            let step = match state {
-                JobState::New => {
-                    if self
-                        .page_key(pid, fault.va)
-                        .is_some_and(|k| self.busy(k, i))
-                    {
-                        i += 1;
-                        continue;
-                    }
-                    self.classify(now, phys, pid, &fault, mmu)?
-                }
-                JobState::NeedFrames(plan) => {
-                    self.make_room(now, phys, pid, fault.va, plan, mmu)?
-                }
-                _ => {
-                    i += 1;
-                    continue;
-                }
+            let job = self.jobs[i];
+            let waits = match job.state {
+                JobState::New => self
+                    .page_key(job.pid, job.fault.va)
+                    .is_some_and(|k| self.busy(k, i)),
+                JobState::NeedFrames(_) => false,
+                _ => true,
             };
-            match step {
+            if waits {
+                i += 1;
+                continue;
+            }
+            match self.step(now, phys, &job, mmu)? {
                 Step::Reply(r) => {
-                    self.finish_job(i, r);
+                    let job = self.jobs.remove(i).expect("a job in service");
+                    self.finish_job(job, r);
                     i = 0;
                 }
                 Step::Next(s) => self.jobs[i].state = s,
@@ -353,6 +373,24 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+
+    /// One step of a job that can go on (a new one, or one waiting for frames): classify the
+    /// fault, or make room for its page and fill it.
+    fn step(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        job: &FaultJob,
+        mmu: &mut dyn Mmu,
+    ) -> Result<Step, OsError> {
+        match job.state {
+            JobState::New => self.classify(now, phys, job.pid, &job.fault, mmu),
+            JobState::NeedFrames(plan) => {
+                self.make_room(now, phys, job.pid, job.fault.va, plan, mmu)
+            }
+            _ => unreachable!("a job waiting for I/O does not step"),
+        }
     }
 
     /// The page `va` of `pid` is, if it lies in a segment.
@@ -777,9 +815,8 @@ impl Kernel {
         }
     }
 
-    /// Job number `i` is done: account for it and queue its reply.
-    fn finish_job(&mut self, i: usize, mut reply: Reply) {
-        let job = self.jobs.remove(i).expect("a job in service");
+    /// `job` is done (and out of the queue): account for it and queue its reply.
+    fn finish_job(&mut self, job: FaultJob, mut reply: Reply) {
         reply.trap = job.trap;
         let cycles = (reply.ready - job.trap).0;
         self.stats.fault_cycles += cycles;
