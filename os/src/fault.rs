@@ -492,9 +492,14 @@ impl Kernel {
                 AccessKind::Write => "write to a read-only segment",
                 AccessKind::Execute => "execute in a no-execute segment",
             }),
-            Some(s) => Ok(s.clone()),
+            // What the fault needs of the segment (not a clone: a shared one's name is a String).
+            Some(s) => Ok((
+                s.leaf_flags(),
+                matches!(s.kind, SegmentKind::Shared(_) | SegmentKind::Kernel),
+                matches!(s.kind, SegmentKind::Dma),
+            )),
         };
-        let seg = match seg {
+        let (flags, shared, pinned) = match seg {
             Ok(s) => s,
             Err(reason) => {
                 return Ok(self.segv(now, phys, pid, fault.va, reason, mmu));
@@ -502,7 +507,6 @@ impl Kernel {
         };
         let asid = proc.asid;
         let va = fault.va.vpn().base();
-        let flags = seg.leaf_flags();
         let pt = self.page_table(pid).expect("live process");
         let leaf = pt.leaf(phys, va);
         if let Some((addr, pte)) = leaf
@@ -522,27 +526,24 @@ impl Kernel {
                 FaultKind::Protection,
             )));
         }
-        let (page, source) = match &seg.kind {
-            SegmentKind::Shared(_) | SegmentKind::Kernel => {
-                let (obj, index) = self.shared_page(pid, va);
-                (
-                    PageRef::Shared { obj, index },
-                    self.shared_source(obj, index),
-                )
-            }
-            SegmentKind::Anonymous | SegmentKind::Dma => {
-                let source = match leaf.and_then(|(_, pte)| swap_slot(pte)) {
-                    Some(s) => Source::Swap(s),
-                    None => Source::Zero,
-                };
-                (PageRef::Private, source)
-            }
+        let (page, source) = if shared {
+            let (obj, index) = self.shared_page(pid, va);
+            (
+                PageRef::Shared { obj, index },
+                self.shared_source(obj, index),
+            )
+        } else {
+            let source = match leaf.and_then(|(_, pte)| swap_slot(pte)) {
+                Some(s) => Source::Swap(s),
+                None => Source::Zero,
+            };
+            (PageRef::Private, source)
         };
         Ok(Step::Next(JobState::NeedFrames(Plan {
             va,
             page,
             flags,
-            pinned: seg.kind == SegmentKind::Dma,
+            pinned,
             source,
         })))
     }
@@ -565,9 +566,14 @@ impl Kernel {
             if let PageRef::Shared { obj, index } = plan.page {
                 plan.source = self.shared_source(obj, index);
             }
-            let needed = pt.missing_tables(phys, plan.va) as u64
-                + u64::from(!matches!(plan.source, Source::Frame(_)));
-            if self.frames.free_count() >= needed {
+            let needed = |phys: &PhysMem| {
+                pt.missing_tables(phys, plan.va) as u64
+                    + u64::from(!matches!(plan.source, Source::Frame(_)))
+            };
+            // The page and a table at every level below the root take at most `levels`
+            // frames: with that many free, there is no need to walk and count.
+            let free = self.frames.free_count();
+            if free >= u64::from(self.levels) || free >= needed(phys) {
                 break;
             }
             let (frames, processes, shm, levels) =
