@@ -39,7 +39,7 @@ use vmsim_hw::dma::{DmaCompletion, DmaDescriptor};
 use vmsim_hw::memory::PhysMem;
 use vmsim_hw::pte::Pte;
 use vmsim_hw::walker::{Fault, FaultReason};
-use vmsim_hw::{AccessKind, Cycle, Cycles, Ppn, VirtAddr};
+use vmsim_hw::{AccessKind, Cycle, Cycles, PhysAddr, Ppn, VirtAddr};
 
 /// A fault being serviced.
 #[derive(Clone, Copy, Debug)]
@@ -86,6 +86,10 @@ struct Plan {
     flags: u64,
     pinned: bool,
     source: Source,
+    /// The page's leaf entry, if its page tables existed when the fault was classified. Table
+    /// pages are freed only with the whole page table, so it stays valid: mapping the page
+    /// needs no second walk.
+    leaf: Option<PhysAddr>,
 }
 
 /// A virtual page as the kernel tracks it: private to a process, or a shared object's page.
@@ -545,6 +549,7 @@ impl Kernel {
             flags,
             pinned,
             source,
+            leaf: leaf.map(|(entry, _)| entry),
         })))
     }
 
@@ -677,9 +682,7 @@ impl Kernel {
                     self.evictor.remove(f);
                     self.fresh.push((pid, f));
                 }
-                let t = pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?;
-                self.stats.page_table_pages += t as u64;
-                self.processes.get_mut(pid).expect("live").resident_pages += 1;
+                self.map_page(phys, pid, &plan, f)?;
                 self.count_fault(pid, FaultKind::Minor);
                 Ok(Step::Reply(self.retry(
                     pid,
@@ -804,8 +807,26 @@ impl Kernel {
         if let PageRef::Shared { obj, index } = plan.page {
             self.shm[obj as usize].pages[index as usize] = ShmPage::Resident(f);
         }
+        self.map_page(phys, pid, plan, f)
+    }
+
+    /// Map frame `f` at the plan's page (allocating any missing page-table pages): one more
+    /// resident page for `pid`.
+    fn map_page(
+        &mut self,
+        phys: &mut PhysMem,
+        pid: Pid,
+        plan: &Plan,
+        f: Ppn,
+    ) -> Result<(), OsError> {
         let pt = self.page_table(pid).expect("live process");
-        let t = pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?;
+        let t = match plan.leaf {
+            Some(entry) => {
+                pt.map_leaf(phys, entry, f, plan.flags);
+                0
+            }
+            None => pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?,
+        };
         self.stats.page_table_pages += t as u64;
         self.processes.get_mut(pid).expect("live").resident_pages += 1;
         Ok(())
