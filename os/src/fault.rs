@@ -4,8 +4,9 @@
 //! Faults are serviced concurrently: a fault waiting for I/O does not hold up the others (its
 //! process gives up the core meanwhile, if another can run). Jobs are advanced oldest first; a
 //! fault on a page that another fault is bringing in, or whose eviction has not yet queued its
-//! disk write, waits for it (so a slot is never read before its write is queued). Servicing a
-//! fault:
+//! disk write, waits for it (so a slot is never read before its write is queued). A fault that
+//! arrives while no other is in service (the common case) goes through the same steps at once
+//! and joins the queue only if it has to wait. Servicing a fault:
 //! 1. **Classify.** Look the address up in the process's segment list. An address outside
 //!    every segment, or an access the segment forbids (read, write, execute, user), kills the
 //!    process with SIGSEGV. A present PTE whose flags lag behind the segment's permissions is
