@@ -44,11 +44,10 @@ impl EvictionPolicy {
     }
 }
 
-const NONE: u32 = u32::MAX;
-
 pub struct Evictor {
     policy: EvictionPolicy,
-    /// Dense list of evictable frames, and each frame's index in it (`NONE` if absent).
+    /// Dense list of evictable frames, and each frame's index in it plus one (0 if absent:
+    /// the vector starts zeroed, which costs nothing until frames are used).
     resident: Vec<Ppn>,
     pos: Vec<u32>,
     /// FIFO: (frame, generation) in order of becoming resident; stale entries are skipped.
@@ -67,7 +66,7 @@ impl Evictor {
         Evictor {
             policy,
             resident: Vec::new(),
-            pos: vec![NONE; n],
+            pos: vec![0; n],
             fifo: VecDeque::new(),
             generation: vec![0; n],
             hand: 0,
@@ -87,9 +86,9 @@ impl Evictor {
     /// `ppn` became a resident, evictable frame at cycle `now`.
     pub fn insert(&mut self, ppn: Ppn, now: u64) {
         let f = ppn.0 as usize;
-        debug_assert_eq!(self.pos[f], NONE, "frame {} inserted twice", ppn.0);
-        self.pos[f] = self.resident.len() as u32;
+        debug_assert_eq!(self.pos[f], 0, "frame {} inserted twice", ppn.0);
         self.resident.push(ppn);
+        self.pos[f] = self.resident.len() as u32;
         self.generation[f] = self.generation[f].wrapping_add(1);
         match self.policy {
             EvictionPolicy::Fifo => self.fifo.push_back((ppn, self.generation[f])),
@@ -101,19 +100,18 @@ impl Evictor {
     /// `ppn` is no longer a candidate (freed, or being evicted).
     pub fn remove(&mut self, ppn: Ppn) {
         let f = ppn.0 as usize;
-        let i = self.pos[f];
-        if i == NONE {
+        let Some(i) = self.pos[f].checked_sub(1) else {
             return;
-        }
+        };
         self.resident.swap_remove(i as usize);
         if let Some(&moved) = self.resident.get(i as usize) {
-            self.pos[moved.0 as usize] = i;
+            self.pos[moved.0 as usize] = i + 1;
         }
-        self.pos[f] = NONE;
+        self.pos[f] = 0;
     }
 
     pub fn contains(&self, ppn: Ppn) -> bool {
-        self.pos[ppn.0 as usize] != NONE
+        self.pos[ppn.0 as usize] != 0
     }
 
     /// An access to `ppn` completed at cycle `now` (used by `lru` only).

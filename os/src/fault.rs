@@ -4,8 +4,9 @@
 //! Faults are serviced concurrently: a fault waiting for I/O does not hold up the others (its
 //! process gives up the core meanwhile, if another can run). Jobs are advanced oldest first; a
 //! fault on a page that another fault is bringing in, or whose eviction has not yet queued its
-//! disk write, waits for it (so a slot is never read before its write is queued). Servicing a
-//! fault:
+//! disk write, waits for it (so a slot is never read before its write is queued). A fault that
+//! arrives while no other is in service (the common case) goes through the same steps at once
+//! and joins the queue only if it has to wait. Servicing a fault:
 //! 1. **Classify.** Look the address up in the process's segment list. An address outside
 //!    every segment, or an access the segment forbids (read, write, execute, user), kills the
 //!    process with SIGSEGV. A present PTE whose flags lag behind the segment's permissions is
@@ -39,10 +40,10 @@ use vmsim_hw::dma::{DmaCompletion, DmaDescriptor};
 use vmsim_hw::memory::PhysMem;
 use vmsim_hw::pte::Pte;
 use vmsim_hw::walker::{Fault, FaultReason};
-use vmsim_hw::{AccessKind, Cycle, Cycles, Ppn, VirtAddr};
+use vmsim_hw::{AccessKind, Cycle, Cycles, PhysAddr, Ppn, VirtAddr};
 
 /// A fault being serviced.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct FaultJob {
     fault: Fault,
     pid: Pid,
@@ -86,6 +87,10 @@ struct Plan {
     flags: u64,
     pinned: bool,
     source: Source,
+    /// The page's leaf entry, if its page tables existed when the fault was classified. Table
+    /// pages are freed only with the whole page table, so it stays valid: mapping the page
+    /// needs no second walk.
+    leaf: Option<PhysAddr>,
 }
 
 /// A virtual page as the kernel tracks it: private to a process, or a shared object's page.
@@ -148,14 +153,39 @@ impl Kernel {
         let pid = self
             .pid_of(fault.asid)
             .ok_or(OsError::UnknownAsid(fault.asid.0))?;
-        self.jobs.push_back(FaultJob {
+        let mut job = FaultJob {
             fault: *fault,
             pid,
             trap: now,
             state: JobState::New,
             paged: false,
-        });
-        self.advance(now, phys, mmu)
+        };
+        if !self.jobs.is_empty() {
+            self.jobs.push_back(job);
+            return self.advance(now, phys, mmu);
+        }
+        // The common case: no other fault is in service, so no page is busy and no older job
+        // goes first. Serve this one here, as `advance` would, and queue it only if it has to
+        // wait (one that finds free frames and reads nothing from swap never does).
+        loop {
+            match self.step(now, phys, &job, mmu) {
+                Ok(Step::Reply(r)) => {
+                    self.finish_job(job, r);
+                    return Ok(());
+                }
+                Ok(Step::Next(s)) => job.state = s,
+                Ok(Step::Wait(s)) => {
+                    job.state = s;
+                    job.paged = true;
+                    self.jobs.push_back(job);
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.jobs.push_back(job);
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// A DMA completion interrupt at `now` (the engine's completion for one of the kernel's
@@ -229,7 +259,8 @@ impl Kernel {
                     now + Cycles(self.cfg.major_fault_cycles),
                     FaultKind::Major,
                 );
-                self.finish_job(i, reply);
+                let job = self.jobs.remove(i).expect("a job in service");
+                self.finish_job(job, reply);
                 self.advance(now, phys, mmu)
             }
             _ => Ok(()),
@@ -302,7 +333,8 @@ impl Kernel {
                     },
                     mmu,
                 );
-                self.finish_job(i, reply);
+                let job = self.jobs.remove(i).expect("a job in service");
+                self.finish_job(job, reply);
                 self.advance(now, phys, mmu)
             }
         }
@@ -319,29 +351,22 @@ impl Kernel {
     ) -> Result<(), OsError> {
         let mut i = 0;
         while i < self.jobs.len() {
-            let (pid, fault, state) = (self.jobs[i].pid, self.jobs[i].fault, self.jobs[i].state);
-            let step = match state {
-                JobState::New => {
-                    if self
-                        .page_key(pid, fault.va)
-                        .is_some_and(|k| self.busy(k, i))
-                    {
-                        i += 1;
-                        continue;
-                    }
-                    self.classify(now, phys, pid, &fault, mmu)?
-                }
-                JobState::NeedFrames(plan) => {
-                    self.make_room(now, phys, pid, fault.va, plan, mmu)?
-                }
-                _ => {
-                    i += 1;
-                    continue;
-                }
+            let job = self.jobs[i];
+            let waits = match job.state {
+                JobState::New => self
+                    .page_key(job.pid, job.fault.va)
+                    .is_some_and(|k| self.busy(k, i)),
+                JobState::NeedFrames(_) => false,
+                _ => true,
             };
-            match step {
+            if waits {
+                i += 1;
+                continue;
+            }
+            match self.step(now, phys, &job, mmu)? {
                 Step::Reply(r) => {
-                    self.finish_job(i, r);
+                    let job = self.jobs.remove(i).expect("a job in service");
+                    self.finish_job(job, r);
                     i = 0;
                 }
                 Step::Next(s) => self.jobs[i].state = s,
@@ -355,9 +380,27 @@ impl Kernel {
         Ok(())
     }
 
+    /// One step of a job that can go on (a new one, or one waiting for frames): classify the
+    /// fault, or make room for its page and fill it.
+    fn step(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        job: &FaultJob,
+        mmu: &mut dyn Mmu,
+    ) -> Result<Step, OsError> {
+        match job.state {
+            JobState::New => self.classify(now, phys, job.pid, &job.fault, mmu),
+            JobState::NeedFrames(plan) => {
+                self.make_room(now, phys, job.pid, job.fault.va, plan, mmu)
+            }
+            _ => unreachable!("a job waiting for I/O does not step"),
+        }
+    }
+
     /// The page `va` of `pid` is, if it lies in a segment.
     fn page_key(&self, pid: Pid, va: VirtAddr) -> Option<PageKey> {
-        let seg = self.processes.get(&pid)?.segment_of(va)?;
+        let seg = self.processes.get(pid)?.segment_of(va)?;
         let va = va.vpn().base();
         Some(match seg.kind {
             SegmentKind::Shared(_) | SegmentKind::Kernel => {
@@ -394,15 +437,19 @@ impl Kernel {
         pid: Pid,
         mmu: &mut dyn Mmu,
     ) -> Result<(), OsError> {
-        let Some(frames) = self.fresh.remove(&pid) else {
+        if !self.fresh.iter().any(|&(p, _)| p == pid) {
             return Ok(());
-        };
-        for f in frames {
-            if !self.frames.pinned(f) && self.frames.owner(f).is_some() && !self.evictor.contains(f)
-            {
-                self.evictor.insert(f, now.0);
-            }
         }
+        let (frames, evictor) = (&self.frames, &mut self.evictor);
+        self.fresh.retain(|&(p, f)| {
+            if p != pid {
+                return true;
+            }
+            if !frames.pinned(f) && frames.owner(f).is_some() && !evictor.contains(f) {
+                evictor.insert(f, now.0);
+            }
+            false
+        });
         if self
             .jobs
             .iter()
@@ -426,7 +473,7 @@ impl Kernel {
         fault: &Fault,
         mmu: &mut dyn Mmu,
     ) -> Result<Step, OsError> {
-        let proc = self.processes.get_mut(&pid).expect("fault of a known pid");
+        let proc = self.processes.get_mut(pid).expect("fault of a known pid");
         if !proc.alive() {
             return Ok(self.segv(
                 now,
@@ -450,9 +497,14 @@ impl Kernel {
                 AccessKind::Write => "write to a read-only segment",
                 AccessKind::Execute => "execute in a no-execute segment",
             }),
-            Some(s) => Ok(s.clone()),
+            // What the fault needs of the segment (not a clone: a shared one's name is a String).
+            Some(s) => Ok((
+                s.leaf_flags(),
+                matches!(s.kind, SegmentKind::Shared(_) | SegmentKind::Kernel),
+                matches!(s.kind, SegmentKind::Dma),
+            )),
         };
-        let seg = match seg {
+        let (flags, shared, pinned) = match seg {
             Ok(s) => s,
             Err(reason) => {
                 return Ok(self.segv(now, phys, pid, fault.va, reason, mmu));
@@ -460,7 +512,6 @@ impl Kernel {
         };
         let asid = proc.asid;
         let va = fault.va.vpn().base();
-        let flags = seg.leaf_flags();
         let pt = self.page_table(pid).expect("live process");
         let leaf = pt.leaf(phys, va);
         if let Some((addr, pte)) = leaf
@@ -480,28 +531,26 @@ impl Kernel {
                 FaultKind::Protection,
             )));
         }
-        let (page, source) = match &seg.kind {
-            SegmentKind::Shared(_) | SegmentKind::Kernel => {
-                let (obj, index) = self.shared_page(pid, va);
-                (
-                    PageRef::Shared { obj, index },
-                    self.shared_source(obj, index),
-                )
-            }
-            SegmentKind::Anonymous | SegmentKind::Dma => {
-                let source = match leaf.and_then(|(_, pte)| swap_slot(pte)) {
-                    Some(s) => Source::Swap(s),
-                    None => Source::Zero,
-                };
-                (PageRef::Private, source)
-            }
+        let (page, source) = if shared {
+            let (obj, index) = self.shared_page(pid, va);
+            (
+                PageRef::Shared { obj, index },
+                self.shared_source(obj, index),
+            )
+        } else {
+            let source = match leaf.and_then(|(_, pte)| swap_slot(pte)) {
+                Some(s) => Source::Swap(s),
+                None => Source::Zero,
+            };
+            (PageRef::Private, source)
         };
         Ok(Step::Next(JobState::NeedFrames(Plan {
             va,
             page,
             flags,
-            pinned: seg.kind == SegmentKind::Dma,
+            pinned,
             source,
+            leaf: leaf.map(|(entry, _)| entry),
         })))
     }
 
@@ -523,9 +572,14 @@ impl Kernel {
             if let PageRef::Shared { obj, index } = plan.page {
                 plan.source = self.shared_source(obj, index);
             }
-            let needed = pt.missing_tables(phys, plan.va) as u64
-                + u64::from(!matches!(plan.source, Source::Frame(_)));
-            if self.frames.free_count() >= needed {
+            let needed = |phys: &PhysMem| {
+                pt.missing_tables(phys, plan.va) as u64
+                    + u64::from(!matches!(plan.source, Source::Frame(_)))
+            };
+            // The page and a table at every level below the root take at most `levels`
+            // frames: with that many free, there is no need to walk and count.
+            let free = self.frames.free_count();
+            if free >= u64::from(self.levels) || free >= needed(phys) {
                 break;
             }
             let (frames, processes, shm, levels) =
@@ -537,9 +591,7 @@ impl Kernel {
                 // Every frame is a page table, pinned, in transit for another fault, or just
                 // brought in for an access that has not retried yet: wait for that I/O or
                 // retry to free one. With neither in flight nothing ever will.
-                if self.jobs.iter().any(|j| j.state.io().is_some())
-                    || self.fresh.values().any(|v| !v.is_empty())
-                {
+                if self.jobs.iter().any(|j| j.state.io().is_some()) || !self.fresh.is_empty() {
                     return Ok(Step::Wait(JobState::NeedFrames(plan)));
                 }
                 return Err(OsError::OutOfFrames {
@@ -580,7 +632,7 @@ impl Kernel {
                         mmu.invalidate_page(m.asid, m.va.vpn());
                     }
                     self.processes
-                        .get_mut(&m.pid)
+                        .get_mut(m.pid)
                         .expect("mapped by a live pid")
                         .resident_pages -= 1;
                 }
@@ -629,11 +681,9 @@ impl Kernel {
             Source::Frame(f) => {
                 if self.evictor.contains(f) {
                     self.evictor.remove(f);
-                    self.fresh.entry(pid).or_default().push(f);
+                    self.fresh.push((pid, f));
                 }
-                let t = pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?;
-                self.stats.page_table_pages += t as u64;
-                self.processes.get_mut(&pid).expect("live").resident_pages += 1;
+                self.map_page(phys, pid, &plan, f)?;
                 self.count_fault(pid, FaultKind::Minor);
                 Ok(Step::Reply(self.retry(
                     pid,
@@ -728,7 +778,7 @@ impl Kernel {
 
     /// Count a fault of `kind` (minor or major) for the machine and for `pid`.
     fn count_fault(&mut self, pid: Pid, kind: FaultKind) {
-        let p = &mut self.processes.get_mut(&pid).expect("live").stats;
+        let p = &mut self.processes.get_mut(pid).expect("live").stats;
         if kind == FaultKind::Major {
             self.stats.major_faults += 1;
             p.major_faults += 1;
@@ -753,35 +803,52 @@ impl Kernel {
         } else {
             // Not a candidate until the faulting access has retried (see `retired`).
             let _ = now;
-            self.fresh.entry(pid).or_default().push(f);
+            self.fresh.push((pid, f));
         }
         if let PageRef::Shared { obj, index } = plan.page {
             self.shm[obj as usize].pages[index as usize] = ShmPage::Resident(f);
         }
+        self.map_page(phys, pid, plan, f)
+    }
+
+    /// Map frame `f` at the plan's page (allocating any missing page-table pages): one more
+    /// resident page for `pid`.
+    fn map_page(
+        &mut self,
+        phys: &mut PhysMem,
+        pid: Pid,
+        plan: &Plan,
+        f: Ppn,
+    ) -> Result<(), OsError> {
         let pt = self.page_table(pid).expect("live process");
-        let t = pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?;
+        let t = match plan.leaf {
+            Some(entry) => {
+                pt.map_leaf(phys, entry, f, plan.flags);
+                0
+            }
+            None => pt.map(phys, &mut self.frames, pid.0, plan.va, f, plan.flags)?,
+        };
         self.stats.page_table_pages += t as u64;
-        self.processes.get_mut(&pid).expect("live").resident_pages += 1;
+        self.processes.get_mut(pid).expect("live").resident_pages += 1;
         Ok(())
     }
 
     fn retry(&self, pid: Pid, trap: Cycle, ready: Cycle, kind: FaultKind) -> Reply {
         Reply {
             pid,
-            asid: self.processes[&pid].asid,
+            asid: self.processes[pid].asid,
             trap,
             ready,
             action: ReplyAction::Retry(kind),
         }
     }
 
-    /// Job number `i` is done: account for it and queue its reply.
-    fn finish_job(&mut self, i: usize, mut reply: Reply) {
-        let job = self.jobs.remove(i).expect("a job in service");
+    /// `job` is done (and out of the queue): account for it and queue its reply.
+    fn finish_job(&mut self, job: FaultJob, mut reply: Reply) {
         reply.trap = job.trap;
         let cycles = (reply.ready - job.trap).0;
         self.stats.fault_cycles += cycles;
-        if let Some(p) = self.processes.get_mut(&job.pid) {
+        if let Some(p) = self.processes.get_mut(job.pid) {
             p.stats.fault_cycles += cycles;
         }
         if job.paged {

@@ -16,7 +16,7 @@ use crate::fault::FaultJob;
 use crate::frames::{FrameAllocator, FrameUse, Owner};
 use crate::mmu::{IoRequest, Mmu};
 use crate::page_table::PageTable;
-use crate::process::{ExitStatus, Pid, Process, ProcessStats, Signal};
+use crate::process::{ExitStatus, Pid, Process, ProcessStats, ProcessTable, Signal};
 use crate::segment::{Segment, SegmentKind};
 use crate::shm::{Attachment, SharedObject, ShmPage};
 use crate::swap::{SwapSpace, swap_slot};
@@ -161,8 +161,7 @@ pub struct Kernel {
     pub(crate) swap: SwapSpace,
     pub(crate) evictor: Evictor,
     pub(crate) shm: Vec<SharedObject>,
-    pub(crate) processes: BTreeMap<Pid, Process>,
-    pub(crate) by_asid: BTreeMap<Asid, Pid>,
+    pub(crate) processes: ProcessTable,
     /// With PCID: the process holding each hardware tag (tag = index + 1), and when each was
     /// last dispatched.
     asid_slots: Vec<Option<Pid>>,
@@ -175,9 +174,11 @@ pub struct Kernel {
     pub(crate) stats: OsStats,
     /// Faults being serviced, oldest first (see [`crate::fault`]).
     pub(crate) jobs: VecDeque<FaultJob>,
-    /// Frames faults brought in for accesses that have not retried yet (not eviction
-    /// candidates until [`Kernel::retired`]).
-    pub(crate) fresh: BTreeMap<Pid, Vec<Ppn>>,
+    /// Frames faults brought in for accesses that have not retried yet, with the process
+    /// whose access each is, oldest first (not eviction candidates until
+    /// [`Kernel::retired`]). A short list (only faults awaiting their retry are in it): a flat
+    /// vector serves every fault without allocating.
+    pub(crate) fresh: Vec<(Pid, Ppn)>,
     /// Device DMA transfers in flight per frame, and frames freed while some were (released
     /// when the last lands).
     dma_holds: BTreeMap<Ppn, u32>,
@@ -204,8 +205,7 @@ impl Kernel {
             swap: SwapSpace::new(swap_slots),
             evictor: Evictor::new(cfg.eviction, cfg.frames, seed),
             shm: Vec::new(),
-            processes: BTreeMap::new(),
-            by_asid: BTreeMap::new(),
+            processes: ProcessTable::default(),
             asid_slots: vec![None; if cfg.pcid { cfg.asids as usize } else { 0 }],
             asid_used: vec![0; if cfg.pcid { cfg.asids as usize } else { 0 }],
             asid_clock: 0,
@@ -214,7 +214,7 @@ impl Kernel {
             next_pid: 1,
             stats: OsStats::default(),
             jobs: VecDeque::new(),
-            fresh: BTreeMap::new(),
+            fresh: Vec::new(),
             dma_holds: BTreeMap::new(),
             pending_writes: BTreeMap::new(),
             orphans: std::collections::BTreeSet::new(),
@@ -272,18 +272,15 @@ impl Kernel {
         // each switch keeps processes apart. With PCID a process gets a hardware tag when it is
         // first dispatched.
         let asid = NO_ASID;
-        self.processes.insert(
+        self.processes.insert(Process {
             pid,
-            Process {
-                pid,
-                asid,
-                segments: Vec::new(),
-                root: pt.root,
-                status: ExitStatus::Running,
-                resident_pages: 0,
-                stats: ProcessStats::default(),
-            },
-        );
+            asid,
+            segments: Vec::new(),
+            root: pt.root,
+            status: ExitStatus::Running,
+            resident_pages: 0,
+            stats: ProcessStats::default(),
+        });
         for s in segments {
             self.add_segment(phys, pid, s, true)?;
         }
@@ -342,7 +339,7 @@ impl Kernel {
             let t = pt.map(phys, &mut self.frames, pid.0, va, f, flags)?;
             self.stats.page_table_pages += t as u64;
         }
-        let proc = self.processes.get_mut(&pid).expect("live pid");
+        let proc = self.processes.get_mut(pid).expect("live pid");
         proc.resident_pages += pages;
         proc.segments.push(seg);
         Ok(())
@@ -388,7 +385,7 @@ impl Kernel {
         let populate = populate && seg.kind == SegmentKind::Dma;
         let flags = seg.perms.pte_flags();
         let (start, end) = (seg.start, seg.end);
-        let proc = self.processes.get_mut(&pid).expect("live pid");
+        let proc = self.processes.get_mut(pid).expect("live pid");
         let at = proc.segments.partition_point(|s| s.start < seg.start);
         proc.segments.insert(at, seg);
         if populate {
@@ -408,7 +405,7 @@ impl Kernel {
                 phys.zero_frame(f);
                 let t = pt.map(phys, &mut self.frames, pid.0, va, f, flags)?;
                 self.stats.page_table_pages += t as u64;
-                self.processes.get_mut(&pid).expect("live").resident_pages += 1;
+                self.processes.get_mut(pid).expect("live").resident_pages += 1;
                 va = VirtAddr(va.0 + PAGE_SIZE);
             }
         }
@@ -509,9 +506,9 @@ impl Kernel {
         mmu: &mut dyn Mmu,
     ) -> Reply {
         let Cause { signal, va, reason } = cause;
-        let asid = self.processes[&pid].asid;
+        let asid = self.processes[pid].asid;
         self.teardown(phys, pid, mmu);
-        let proc = self.processes.get_mut(&pid).expect("kill of a known pid");
+        let proc = self.processes.get_mut(pid).expect("kill of a known pid");
         proc.status = ExitStatus::Killed {
             signal,
             va,
@@ -556,8 +553,14 @@ impl Kernel {
         let Some(pt) = self.page_table(pid) else {
             return;
         };
-        let fresh = self.fresh.remove(&pid).unwrap_or_default();
-        let asid = self.processes[&pid].asid;
+        let fresh: Vec<Ppn> = self
+            .fresh
+            .iter()
+            .filter(|&&(p, _)| p == pid)
+            .map(|&(_, f)| f)
+            .collect();
+        self.fresh.retain(|&(p, _)| p != pid);
+        let asid = self.processes[pid].asid;
         let evictor = &mut self.evictor;
         let swap = &mut self.swap;
         let (holds, orphans) = (&self.dma_holds, &mut self.orphans);
@@ -596,7 +599,7 @@ impl Kernel {
                 self.evictor.insert(f, 0);
             }
         }
-        let proc = self.processes.get_mut(&pid).expect("live");
+        let proc = self.processes.get_mut(pid).expect("live");
         proc.resident_pages = 0;
         proc.segments.clear();
         proc.root = Ppn(u64::MAX);
@@ -623,7 +626,7 @@ impl Kernel {
     /// Mark a process as having run to completion; its memory stays mapped (for inspection)
     /// until [`Kernel::reap`].
     pub fn exit(&mut self, pid: Pid) {
-        if let Some(p) = self.processes.get_mut(&pid)
+        if let Some(p) = self.processes.get_mut(pid)
             && p.alive()
         {
             p.status = ExitStatus::Exited;
@@ -634,7 +637,7 @@ impl Kernel {
     pub fn reap(&mut self, phys: &mut PhysMem, pid: Pid, mmu: &mut dyn Mmu) {
         if self
             .processes
-            .get(&pid)
+            .get(pid)
             .is_some_and(|p| p.status == ExitStatus::Exited)
         {
             self.teardown(phys, pid, mmu);
@@ -665,7 +668,7 @@ impl Kernel {
         }
         if self.cfg.pcid {
             self.asid_clock += 1;
-            let tag = self.processes[&pid].asid;
+            let tag = self.processes[pid].asid;
             let slot = if tag != NO_ASID {
                 tag.0 as usize - 1
             } else {
@@ -678,8 +681,7 @@ impl Kernel {
                         let victim = self.asid_slots[lru].take().expect("a full slot");
                         let old = Asid(lru as u16 + 1);
                         mmu.invalidate_asid(old);
-                        self.by_asid.remove(&old);
-                        self.processes.get_mut(&victim).expect("tag holder").asid = NO_ASID;
+                        self.processes.get_mut(victim).expect("tag holder").asid = NO_ASID;
                         self.stats.asid_recycles += 1;
                         self.stats.tlb_flushes += 1;
                         lru
@@ -687,13 +689,12 @@ impl Kernel {
                 };
                 let tag = Asid(slot as u16 + 1);
                 self.asid_slots[slot] = Some(pid);
-                self.processes.get_mut(&pid).expect("dispatched pid").asid = tag;
-                self.by_asid.insert(tag, pid);
+                self.processes.get_mut(pid).expect("dispatched pid").asid = tag;
                 slot
             };
             self.asid_used[slot] = self.asid_clock;
         }
-        let p = &self.processes[&pid];
+        let p = &self.processes[pid];
         let (root, asid) = (p.root, p.asid);
         let cost = if first {
             Cycles(0)
@@ -718,7 +719,7 @@ impl Kernel {
     /// without, only while it runs (every switch flushes).
     pub(crate) fn holds_translations(&self, pid: Pid) -> bool {
         if self.cfg.pcid {
-            self.processes[&pid].asid != NO_ASID
+            self.processes[pid].asid != NO_ASID
         } else {
             self.running == Some(pid) || self.broken_skip_switch_flush
         }
@@ -726,11 +727,10 @@ impl Kernel {
 
     /// Give back `pid`'s hardware tag (it died), after its translations were dropped.
     fn release_asid(&mut self, pid: Pid) {
-        let tag = self.processes[&pid].asid;
+        let tag = self.processes[pid].asid;
         if self.cfg.pcid && tag != NO_ASID {
             self.asid_slots[tag.0 as usize - 1] = None;
-            self.by_asid.remove(&tag);
-            self.processes.get_mut(&pid).expect("live").asid = NO_ASID;
+            self.processes.get_mut(pid).expect("live").asid = NO_ASID;
         }
     }
 
@@ -740,16 +740,17 @@ impl Kernel {
     }
 
     pub fn process(&self, pid: Pid) -> Option<&Process> {
-        self.processes.get(&pid)
+        self.processes.get(pid)
     }
     pub fn processes(&self) -> impl Iterator<Item = &Process> {
-        self.processes.values()
+        self.processes.iter()
     }
     /// The process whose translation tag `asid` is: with PCID the holder of that hardware
     /// tag; without, the running process (every process uses tag 0).
     pub fn pid_of(&self, asid: Asid) -> Option<Pid> {
         if self.cfg.pcid {
-            self.by_asid.get(&asid).copied()
+            let slot = (asid.0 as usize).wrapping_sub(1);
+            self.asid_slots.get(slot).copied().flatten()
         } else {
             self.running
         }
@@ -780,7 +781,7 @@ impl Kernel {
     /// The page table of `pid` (None once its memory is freed).
     pub fn page_table(&self, pid: Pid) -> Option<PageTable> {
         self.processes
-            .get(&pid)
+            .get(pid)
             .filter(|p| p.root != Ppn(u64::MAX))
             .map(|p| PageTable {
                 root: p.root,
@@ -806,7 +807,7 @@ impl Kernel {
                 f.total()
             ));
         }
-        for p in self.processes.values() {
+        for p in self.processes.iter() {
             let Some(pt) = self.page_table(p.pid) else {
                 continue;
             };
@@ -891,14 +892,14 @@ impl Kernel {
 /// Every mapping of data frame `ppn`, from the reverse map.
 pub(crate) fn mappings_of(
     frames: &FrameAllocator,
-    processes: &BTreeMap<Pid, Process>,
+    processes: &ProcessTable,
     shm: &[SharedObject],
     levels: u8,
     ppn: Ppn,
 ) -> Vec<Mapping> {
     let mut out = Vec::new();
     let mut push = |pid: Pid, va: VirtAddr| {
-        if let Some(p) = processes.get(&pid)
+        if let Some(p) = processes.get(pid)
             && p.root != Ppn(u64::MAX)
         {
             out.push(Mapping {
@@ -929,7 +930,7 @@ pub(crate) fn mappings_of(
 /// Clock's reference test: whether any PTE mapping `ppn` has A set, clearing them all.
 pub(crate) fn test_and_clear_accessed(
     frames: &FrameAllocator,
-    processes: &BTreeMap<Pid, Process>,
+    processes: &ProcessTable,
     shm: &[SharedObject],
     levels: u8,
     phys: &mut PhysMem,

@@ -159,6 +159,13 @@ impl PageTable {
         Ok(allocated)
     }
 
+    /// Map a page to `frame` with leaf `flags` through its leaf entry at `entry`, as an earlier
+    /// [`PageTable::leaf`] found it (table pages are freed only with the whole table, so the
+    /// entry stays where it was).
+    pub fn map_leaf(&self, phys: &mut PhysMem, entry: PhysAddr, frame: Ppn, flags: u64) {
+        phys.write_pte(entry, Pte::new(frame, flags));
+    }
+
     /// Clear the leaf entry for `va`; returns the old entry if it was present.
     pub fn unmap(&self, phys: &mut PhysMem, va: VirtAddr) -> Option<Pte> {
         let (addr, pte) = self.lookup(phys, va)?;

@@ -87,3 +87,37 @@ impl Process {
         self.status == ExitStatus::Running
     }
 }
+
+/// Every process the kernel has made, by pid. Pids are handed out 1, 2, 3, ... and a process
+/// stays in the table after it ends (for its exit status and counters), so the table is a
+/// vector with process `pid` at index `pid - 1`: a lookup is an index, not a search. (A pid
+/// whose spawn failed leaves its place empty.)
+#[derive(Default)]
+pub(crate) struct ProcessTable(Vec<Option<Process>>);
+
+impl ProcessTable {
+    pub fn insert(&mut self, p: Process) {
+        let i = p.pid.0 as usize - 1;
+        if self.0.len() <= i {
+            self.0.resize_with(i + 1, || None);
+        }
+        self.0[i] = Some(p);
+    }
+    pub fn get(&self, pid: Pid) -> Option<&Process> {
+        self.0.get((pid.0 as usize).wrapping_sub(1))?.as_ref()
+    }
+    pub fn get_mut(&mut self, pid: Pid) -> Option<&mut Process> {
+        self.0.get_mut((pid.0 as usize).wrapping_sub(1))?.as_mut()
+    }
+    /// Every process, in pid order.
+    pub fn iter(&self) -> impl Iterator<Item = &Process> {
+        self.0.iter().flatten()
+    }
+}
+
+impl std::ops::Index<Pid> for ProcessTable {
+    type Output = Process;
+    fn index(&self, pid: Pid) -> &Process {
+        self.get(pid).expect("a known pid")
+    }
+}

@@ -27,7 +27,7 @@ pub struct VaRange {
 impl Kernel {
     fn syscall_done(&mut self, now: Cycle, pid: Pid, name: &'static str, va: VirtAddr) -> Cycles {
         self.stats.syscalls += 1;
-        if let Some(p) = self.processes.get_mut(&pid) {
+        if let Some(p) = self.processes.get_mut(pid) {
             p.stats.syscalls += 1;
         }
         let cost = Cycles(self.cfg.syscall_cycles);
@@ -44,7 +44,7 @@ impl Kernel {
     }
 
     fn live(&self, pid: Pid, call: &'static str) -> Result<(), OsError> {
-        match self.processes.get(&pid) {
+        match self.processes.get(pid) {
             Some(p) if p.alive() => Ok(()),
             _ => Err(OsError::Syscall {
                 pid: pid.0,
@@ -64,7 +64,7 @@ impl Kernel {
     ) -> Result<Cycles, OsError> {
         self.live(pid, "mmap")?;
         check_segment(&seg)?;
-        if let Some(o) = self.processes[&pid]
+        if let Some(o) = self.processes[pid]
             .segments
             .iter()
             .find(|s| s.start < seg.end && seg.start < s.end)
@@ -95,12 +95,12 @@ impl Kernel {
         self.live(pid, "munmap")?;
         let end = range_end(pid, "munmap", start, len)?;
         let removed = carve(
-            &mut self.processes.get_mut(&pid).expect("live").segments,
+            &mut self.processes.get_mut(pid).expect("live").segments,
             start,
             end,
         );
         let pt = self.page_table(pid).expect("live process");
-        let asid = self.processes[&pid].asid;
+        let asid = self.processes[pid].asid;
         for piece in &removed {
             let mut va = piece.start;
             while va < piece.end {
@@ -110,7 +110,7 @@ impl Kernel {
                     phys.write_pte(addr, Pte(0));
                     if pte.present() {
                         mmu.invalidate_page(asid, va.vpn());
-                        self.processes.get_mut(&pid).expect("live").resident_pages -= 1;
+                        self.processes.get_mut(pid).expect("live").resident_pages -= 1;
                         if matches!(self.frames.use_of(pte.ppn()), FrameUse::Data(_)) {
                             self.release_private(phys, pte.ppn());
                         }
@@ -148,7 +148,7 @@ impl Kernel {
         let VaRange { start, len } = range;
         self.live(pid, "mprotect")?;
         let end = range_end(pid, "mprotect", start, len)?;
-        let proc = self.processes.get_mut(&pid).expect("live");
+        let proc = self.processes.get_mut(pid).expect("live");
         let covered: u64 = proc
             .segments
             .iter()
