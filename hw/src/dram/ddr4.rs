@@ -41,7 +41,7 @@
 use super::bank::{Bank, BankGroup, Buses, Rank};
 use super::completion::CompletionQueue;
 use super::config::DramConfig;
-use super::refresh::RefreshSchedule;
+use super::refresh::{Epoch, RefreshSchedule};
 use super::timing::CoreTiming;
 use super::{DramCompletion, DramCoord, DramRequest, DramStats, RowOutcome};
 use crate::{Cycle, PhysAddr};
@@ -76,23 +76,19 @@ struct Entry {
     outcome: RowOutcome,
 }
 
-/// The command the controller issues next on a channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// The command the controller issues next for one queue entry, and when. Plans are ordered by
+/// [`Channel::before`].
+#[derive(Clone, Copy, Debug)]
 struct Plan {
     at: u64,
-    /// False for a column command (a row hit), which goes first among equals.
-    not_hit: bool,
-    arrival: u64,
-    seq: u64,
-    /// Not part of the priority: `seq` is unique.
-    cmd: Cmd,
-    /// Position in the queue.
-    idx: usize,
-    /// The rank's refresh epoch at `at`.
-    epoch: u64,
     /// The earliest cycle at which any column command can issue for this request's bank and
     /// row (see [`Ddr4::next_column_bound`]).
     col_bound: u64,
+    /// The rank's refresh epoch at `at`.
+    epoch: u64,
+    /// Position in the queue.
+    idx: usize,
+    cmd: Cmd,
 }
 
 #[derive(Clone, Debug)]
@@ -102,6 +98,9 @@ struct Channel {
     groups: Vec<BankGroup>,
     ranks: Vec<Rank>,
     buses: Buses,
+    /// Per rank: the refresh epoch of the last cycle planned at (a cache: most plans fall in
+    /// the same epoch, and finding one takes a division).
+    epochs: Vec<Epoch>,
     best: Option<Plan>,
     /// The smallest `col_bound` of the queue's plans (`u64::MAX` when empty).
     col_bound: u64,
@@ -130,16 +129,19 @@ impl Ddr4 {
     pub(super) fn new(cfg: &DramConfig, t: &CoreTiming) -> Ddr4 {
         let banks = cfg.banks_per_channel() as usize;
         let groups = (cfg.ranks * cfg.bank_groups) as usize;
+        let refresh = RefreshSchedule::new(t, cfg.refresh, cfg.ranks);
         let channel = Channel {
             queue: Vec::with_capacity(cfg.queue_depth),
             banks: vec![Bank::default(); banks],
             groups: vec![BankGroup::default(); groups],
             ranks: vec![Rank::default(); cfg.ranks as usize],
             buses: Buses::default(),
+            epochs: (0..cfg.ranks as usize)
+                .map(|r| refresh.epoch_at(r, 0))
+                .collect(),
             best: None,
             col_bound: u64::MAX,
         };
-        let refresh = RefreshSchedule::new(t, cfg.refresh, cfg.ranks);
         Ddr4 {
             channels: vec![channel; cfg.channels as usize],
             next_refresh: refresh.next_start_after(0),
@@ -199,7 +201,7 @@ impl Ddr4 {
         ch.queue.push(e);
         self.queued += 1;
         let p = ch.plan(ch.queue.len() - 1, t, &self.refresh);
-        if ch.best.is_none_or(|b| p < b) {
+        if ch.best.is_none_or(|b| ch.before(&p, &b)) {
             ch.best = Some(p);
             self.next_command = Some(self.next_command.map_or(p.at, |c| c.min(p.at)));
         }
@@ -352,7 +354,7 @@ impl Ddr4 {
 impl Channel {
     /// The next command of queue entry `idx` and the earliest cycle it may issue.
     #[inline(always)]
-    fn plan(&self, idx: usize, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
+    fn plan(&mut self, idx: usize, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
         let e = &self.queue[idx];
         let rank = e.rank as usize;
         let bank = &self.banks[e.bank as usize];
@@ -360,7 +362,11 @@ impl Channel {
         // later than `lo` and its epoch never ahead of lo's.
         let mut lo = e.visible.max(self.buses.next_cmd);
         loop {
-            let epoch = refresh.epoch_at(rank, lo);
+            let cached = &mut self.epochs[rank];
+            if !cached.contains(lo) {
+                *cached = refresh.epoch_at(rank, lo);
+            }
+            let epoch = *cached;
             let open = if epoch.index > bank.epoch {
                 None
             } else {
@@ -392,15 +398,24 @@ impl Channel {
             };
             return Plan {
                 at,
-                not_hit: cmd != Cmd::Col,
-                cmd,
-                arrival: e.arrival,
-                seq: e.seq,
-                idx,
-                epoch: epoch.index,
                 col_bound,
+                epoch: epoch.index,
+                idx,
+                cmd,
             };
         }
+    }
+
+    /// Whether plan `a` goes before plan `b`: the smaller `(at, not a column command, arrival,
+    /// enqueue order)`, the controller's priority (the enqueue order is unique).
+    #[inline(always)]
+    fn before(&self, a: &Plan, b: &Plan) -> bool {
+        let (ka, kb) = ((a.at, a.cmd != Cmd::Col), (b.at, b.cmd != Cmd::Col));
+        if ka != kb {
+            return ka < kb;
+        }
+        let (ea, eb) = (&self.queue[a.idx], &self.queue[b.idx]);
+        (ea.arrival, ea.seq) < (eb.arrival, eb.seq)
     }
 
     /// The column-command constraints of `e` on its open bank.
@@ -431,7 +446,7 @@ impl Channel {
         for i in 1..n {
             let p = self.plan(i, t, refresh);
             col_bound = col_bound.min(p.col_bound);
-            if p < best {
+            if self.before(&p, &best) {
                 best = p;
             }
         }
