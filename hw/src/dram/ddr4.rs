@@ -91,6 +91,17 @@ struct Plan {
     cmd: Cmd,
 }
 
+impl Plan {
+    /// No plan: an empty queue (`at` is never reached).
+    const NONE: Plan = Plan {
+        at: u64::MAX,
+        col_bound: u64::MAX,
+        epoch: 0,
+        idx: 0,
+        cmd: Cmd::Col,
+    };
+}
+
 #[derive(Clone, Debug)]
 struct Channel {
     queue: Vec<Entry>,
@@ -101,7 +112,8 @@ struct Channel {
     /// Per rank: the refresh epoch of the last cycle planned at (a cache: most plans fall in
     /// the same epoch, and finding one takes a division).
     epochs: Vec<Epoch>,
-    best: Option<Plan>,
+    /// The first plan by [`Channel::before`] (`Plan::NONE` when the queue is empty).
+    best: Plan,
     /// The smallest `col_bound` of the queue's plans (`u64::MAX` when empty).
     col_bound: u64,
 }
@@ -139,7 +151,7 @@ impl Ddr4 {
             epochs: (0..cfg.ranks as usize)
                 .map(|r| refresh.epoch_at(r, 0))
                 .collect(),
-            best: None,
+            best: Plan::NONE,
             col_bound: u64::MAX,
         };
         Ddr4 {
@@ -201,8 +213,8 @@ impl Ddr4 {
         ch.queue.push(e);
         self.queued += 1;
         let p = ch.plan(ch.queue.len() - 1, t, &self.refresh);
-        if ch.best.is_none_or(|b| ch.before(&p, &b)) {
-            ch.best = Some(p);
+        if ch.best.at == u64::MAX || ch.before(&p, &ch.best) {
+            ch.best = p;
             self.next_command = Some(self.next_command.map_or(p.at, |c| c.min(p.at)));
         }
         // Planned against the state as of the last tick: if commands are still due before
@@ -237,30 +249,26 @@ impl Ddr4 {
         out: &mut CompletionQueue,
         stats: &mut DramStats,
     ) {
-        let mut next = None;
+        // Plans are never at u64::MAX (that is `Plan::NONE`, an empty queue).
+        let now = now.min(u64::MAX - 1);
+        let mut next = u64::MAX;
         let mut next_col = u64::MAX;
         let promised = self.next_col;
         for (ci, ch) in self.channels.iter_mut().enumerate() {
-            while let Some(p) = ch.best {
-                if p.at > now {
-                    break;
-                }
+            while ch.best.at <= now {
                 debug_assert!(
-                    p.cmd != Cmd::Col || p.at >= promised,
+                    ch.best.cmd != Cmd::Col || ch.best.at >= promised,
                     "column command at {} before its bound {promised}",
-                    p.at
+                    ch.best.at
                 );
-                if ch.issue(p, ci as u32, t, &self.refresh, out, stats) {
+                if ch.step(ci as u32, t, &self.refresh, out, stats) {
                     self.queued -= 1;
                 }
-                ch.replan(t, &self.refresh);
             }
-            if let Some(p) = ch.best {
-                next = Some(next.map_or(p.at, |n: u64| n.min(p.at)));
-            }
+            next = next.min(ch.best.at);
             next_col = next_col.min(ch.col_bound);
         }
-        self.next_command = next;
+        self.next_command = (next != u64::MAX).then_some(next);
         self.next_col = next_col;
     }
 
@@ -356,54 +364,88 @@ impl Channel {
     #[inline(always)]
     fn plan(&mut self, idx: usize, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
         let e = &self.queue[idx];
-        let rank = e.rank as usize;
-        let bank = &self.banks[e.bank as usize];
         // Nothing issues before the command bus is free, so the bank's own history is never
         // later than `lo` and its epoch never ahead of lo's.
-        let mut lo = e.visible.max(self.buses.next_cmd);
-        loop {
-            let cached = &mut self.epochs[rank];
-            if !cached.contains(lo) {
-                *cached = refresh.epoch_at(rank, lo);
-            }
-            let epoch = *cached;
-            let open = if epoch.index > bank.epoch {
-                None
-            } else {
-                bank.open_row
-            };
-            let (cmd, ready) = match open {
-                Some(r) if r == e.row => (Cmd::Col, self.col_ready(e, bank, t)),
-                Some(_) => (Cmd::Pre, bank.next_pre),
-                None => {
-                    let g = &self.groups[e.group as usize];
-                    let rk = &self.ranks[rank];
-                    (Cmd::Act, bank.next_act.max(g.next_act).max(rk.act_ready()))
-                }
-            };
-            let at = lo.max(ready);
-            if at >= epoch.next_start {
-                // A refresh begins before the command could issue: plan again from its
-                // start, with the bank precharged.
-                lo = epoch.next_start;
-                continue;
-            }
-            // A command due inside the refresh window waits for its end (tRFC < tREFI, so
-            // that is still in this epoch).
-            let at = at.max(epoch.open_from);
-            let col_bound = match cmd {
-                Cmd::Col => at,
-                Cmd::Act => at + t.rcd,
-                Cmd::Pre => (at + t.rp).min(epoch.next_start) + t.rcd,
-            };
-            return Plan {
-                at,
-                col_bound,
-                epoch: epoch.index,
-                idx,
-                cmd,
-            };
+        let lo = e.visible.max(self.buses.next_cmd);
+        let epoch = self.epoch_at(e.rank as usize, lo, refresh);
+        match self.plan_in(idx, lo, epoch, t) {
+            Some(p) => p,
+            None => self.plan_after_refresh(idx, epoch.next_start, t, refresh),
         }
+    }
+
+    /// [`Channel::plan`] from cycle `lo` on when a refresh begins before the command could
+    /// issue in `lo`'s epoch: plan again from the window's start, with the bank precharged, as
+    /// often as needed. Rare, so kept out of line (a loop in `plan` would make it load every
+    /// loop invariant up front).
+    #[cold]
+    #[inline(never)]
+    fn plan_after_refresh(
+        &mut self,
+        idx: usize,
+        mut lo: u64,
+        t: &CoreTiming,
+        refresh: &RefreshSchedule,
+    ) -> Plan {
+        let rank = self.queue[idx].rank as usize;
+        loop {
+            let epoch = self.epoch_at(rank, lo, refresh);
+            match self.plan_in(idx, lo, epoch, t) {
+                Some(p) => return p,
+                None => lo = epoch.next_start,
+            }
+        }
+    }
+
+    /// The refresh epoch of `rank` at cycle `t`, from the cache when `t` falls in the last one.
+    #[inline(always)]
+    fn epoch_at(&mut self, rank: usize, t: u64, refresh: &RefreshSchedule) -> Epoch {
+        let cached = &mut self.epochs[rank];
+        if !cached.contains(t) {
+            *cached = refresh.epoch_at(rank, t);
+        }
+        *cached
+    }
+
+    /// The plan of queue entry `idx` from cycle `lo` on, which falls in `epoch`; None if a
+    /// refresh begins before the command could issue.
+    #[inline(always)]
+    fn plan_in(&self, idx: usize, lo: u64, epoch: Epoch, t: &CoreTiming) -> Option<Plan> {
+        let e = &self.queue[idx];
+        let bank = &self.banks[e.bank as usize];
+        let open = if epoch.index > bank.epoch {
+            None
+        } else {
+            bank.open_row
+        };
+        let (cmd, ready) = match open {
+            Some(r) if r == e.row => (Cmd::Col, self.col_ready(e, bank, t)),
+            Some(_) => (Cmd::Pre, bank.next_pre),
+            None => {
+                let g = &self.groups[e.group as usize];
+                let rk = &self.ranks[e.rank as usize];
+                (Cmd::Act, bank.next_act.max(g.next_act).max(rk.act_ready()))
+            }
+        };
+        let at = lo.max(ready);
+        if at >= epoch.next_start {
+            return None;
+        }
+        // A command due inside the refresh window waits for its end (tRFC < tREFI, so that is
+        // still in this epoch).
+        let at = at.max(epoch.open_from);
+        let col_bound = match cmd {
+            Cmd::Col => at,
+            Cmd::Act => at + t.rcd,
+            Cmd::Pre => (at + t.rp).min(epoch.next_start) + t.rcd,
+        };
+        Some(Plan {
+            at,
+            col_bound,
+            epoch: epoch.index,
+            idx,
+            cmd,
+        })
     }
 
     /// Whether plan `a` goes before plan `b`: the smaller `(at, not a column command, arrival,
@@ -433,16 +475,40 @@ impl Channel {
         }
     }
 
+    /// Issue the best plan's command and plan again; true if it was a column command (the
+    /// request left the queue). Not inlined into the loop of `Ddr4::issue_due`, which would
+    /// load every timing parameter up front for the one or two commands a tick usually issues.
+    #[inline(never)]
+    fn step(
+        &mut self,
+        channel: u32,
+        t: &CoreTiming,
+        refresh: &RefreshSchedule,
+        out: &mut CompletionQueue,
+        stats: &mut DramStats,
+    ) -> bool {
+        let left = self.issue(self.best, channel, t, refresh, out, stats);
+        self.replan(t, refresh);
+        left
+    }
+
     /// Recompute the best plan after the state changed.
     fn replan(&mut self, t: &CoreTiming, refresh: &RefreshSchedule) {
         let n = self.queue.len();
         if n == 0 {
-            self.best = None;
+            self.best = Plan::NONE;
             self.col_bound = u64::MAX;
             return;
         }
         let mut best = self.plan(0, t, refresh);
         let mut col_bound = best.col_bound;
+        if n == 1 {
+            // The usual case, kept out of the loop: its invariant loads would cost more than
+            // the one plan.
+            self.best = best;
+            self.col_bound = col_bound;
+            return;
+        }
         for i in 1..n {
             let p = self.plan(i, t, refresh);
             col_bound = col_bound.min(p.col_bound);
@@ -450,7 +516,7 @@ impl Channel {
                 best = p;
             }
         }
-        self.best = Some(best);
+        self.best = best;
         self.col_bound = col_bound;
     }
 
@@ -466,10 +532,9 @@ impl Channel {
         stats: &mut DramStats,
     ) -> bool {
         let at = p.at;
-        let e = self.queue[p.idx];
-        let rank = e.rank as usize;
+        let e = &mut self.queue[p.idx];
         let k = p.epoch;
-        debug_assert_eq!(k, refresh.epoch(rank, at));
+        debug_assert_eq!(k, refresh.epoch(e.rank as usize, at));
         let bank = &mut self.banks[e.bank as usize];
         debug_assert!(k >= bank.epoch, "commands issue in time order");
         if k > bank.epoch {
@@ -482,7 +547,7 @@ impl Channel {
                 debug_assert!(bank.open_row.is_some_and(|r| r != e.row));
                 bank.open_row = None;
                 bank.next_act = bank.next_act.max(at + t.rp);
-                self.queue[p.idx].outcome = RowOutcome::Conflict;
+                e.outcome = RowOutcome::Conflict;
                 stats.precharges += 1;
                 false
             }
@@ -492,9 +557,9 @@ impl Channel {
                 bank.next_col = at + t.rcd;
                 bank.next_pre = bank.next_pre.max(at + t.ras);
                 self.groups[e.group as usize].next_act = at + t.rrd_l;
-                self.ranks[rank].activate(at, t.rrd_s, t.faw);
+                self.ranks[e.rank as usize].activate(at, t.rrd_s, t.faw);
                 if e.outcome == RowOutcome::Hit {
-                    self.queue[p.idx].outcome = RowOutcome::Closed;
+                    e.outcome = RowOutcome::Closed;
                 }
                 stats.activates += 1;
                 false
@@ -509,7 +574,7 @@ impl Channel {
                     let done = at + t.cwl + t.burst;
                     bank.next_pre = bank.next_pre.max(done + t.wr);
                     g.next_rd = g.next_rd.max(done + t.wtr_l);
-                    let rk = &mut self.ranks[rank];
+                    let rk = &mut self.ranks[e.rank as usize];
                     rk.next_rd = rk.next_rd.max(done + t.wtr_s);
                     stats.writes += 1;
                     stats.total_write_latency += done - e.arrival;
@@ -540,7 +605,12 @@ impl Channel {
                     },
                     channel,
                 );
-                self.queue.swap_remove(p.idx);
+                // Usually the only entry: no need to move the last one into its place.
+                if p.idx + 1 == self.queue.len() {
+                    self.queue.pop();
+                } else {
+                    self.queue.swap_remove(p.idx);
+                }
                 true
             }
         }
