@@ -128,10 +128,12 @@ pub(super) struct Ddr4 {
     banks_per_rank: u32,
     depth: usize,
     queued: usize,
-    /// The next refresh window start not yet counted in `DramStats::refreshes`.
-    next_refresh: Option<u64>,
-    /// The cycle of the next command on any channel (the smallest `best.at`).
-    next_command: Option<u64>,
+    /// The next refresh window start not yet counted in `DramStats::refreshes` (`u64::MAX`:
+    /// none, refresh is off).
+    next_refresh: u64,
+    /// The cycle of the next command on any channel (the smallest `best.at`; `u64::MAX` when
+    /// nothing is queued).
+    next_command: u64,
     /// No column command issues on any channel before this cycle (the smallest `col_bound`;
     /// `u64::MAX` when nothing is queued).
     next_col: u64,
@@ -156,14 +158,14 @@ impl Ddr4 {
         };
         Ddr4 {
             channels: vec![channel; cfg.channels as usize],
-            next_refresh: refresh.next_start_after(0),
+            next_refresh: refresh.next_start_after(0).unwrap_or(u64::MAX),
             refresh,
             bank_groups: cfg.bank_groups,
             banks_per_group: cfg.banks_per_group,
             banks_per_rank: cfg.banks_per_rank(),
             depth: cfg.queue_depth,
             queued: 0,
-            next_command: None,
+            next_command: u64::MAX,
             next_col: u64::MAX,
         }
     }
@@ -215,7 +217,7 @@ impl Ddr4 {
         let p = ch.plan(ch.queue.len() - 1, t, &self.refresh);
         if ch.best.at == u64::MAX || ch.before(&p, &ch.best) {
             ch.best = p;
-            self.next_command = Some(self.next_command.map_or(p.at, |c| c.min(p.at)));
+            self.next_command = self.next_command.min(p.at);
         }
         // Planned against the state as of the last tick: if commands are still due before
         // `visible`, the next tick issues them and replans; until then this bound is a lower
@@ -233,7 +235,7 @@ impl Ddr4 {
         out: &mut CompletionQueue,
         stats: &mut DramStats,
     ) -> bool {
-        let command_due = self.next_command.is_some_and(|c| c <= now);
+        let command_due = self.next_command <= now && self.next_command != u64::MAX;
         if command_due {
             self.issue_due(now, t, out, stats);
         }
@@ -268,7 +270,7 @@ impl Ddr4 {
             next = next.min(ch.best.at);
             next_col = next_col.min(ch.col_bound);
         }
-        self.next_command = (next != u64::MAX).then_some(next);
+        self.next_command = next;
         self.next_col = next_col;
     }
 
@@ -281,7 +283,7 @@ impl Ddr4 {
         out: &mut CompletionQueue,
         stats: &mut DramStats,
     ) {
-        if self.next_command.is_some_and(|c| c <= now) {
+        if self.next_command <= now && self.next_command != u64::MAX {
             self.issue_due(now, t, out, stats);
         }
     }
@@ -311,9 +313,10 @@ impl Ddr4 {
 
     /// Count the refresh windows that began up to `now`.
     pub(super) fn count_refreshes(&mut self, now: u64, stats: &mut DramStats) {
-        if self.next_refresh.is_some_and(|r| r <= now) {
+        // (With refresh off `next_refresh` is u64::MAX and counting gives 0 again.)
+        if self.next_refresh <= now {
             stats.refreshes = self.refresh.count(now) * self.channels.len() as u64;
-            self.next_refresh = self.refresh.next_start_after(now);
+            self.next_refresh = self.refresh.next_start_after(now).unwrap_or(u64::MAX);
         }
     }
 
@@ -325,7 +328,7 @@ impl Ddr4 {
     /// The cycle of the next command on any channel.
     #[inline]
     pub(super) fn next_command(&self) -> Option<u64> {
-        self.next_command
+        (self.next_command != u64::MAX).then_some(self.next_command)
     }
 
     /// Per bank (flat over channels), the row open at cycle `now` appended to `out`, or
@@ -493,23 +496,29 @@ impl Channel {
     }
 
     /// Recompute the best plan after the state changed.
+    #[inline(always)]
     fn replan(&mut self, t: &CoreTiming, refresh: &RefreshSchedule) {
-        let n = self.queue.len();
-        if n == 0 {
-            self.best = Plan::NONE;
-            self.col_bound = u64::MAX;
-            return;
+        match self.queue.len() {
+            0 => {
+                self.best = Plan::NONE;
+                self.col_bound = u64::MAX;
+            }
+            1 => {
+                let p = self.plan(0, t, refresh);
+                self.best = p;
+                self.col_bound = p.col_bound;
+            }
+            _ => self.replan_queue(t, refresh),
         }
+    }
+
+    /// `replan` of a queue of two or more: out of line, so that `step` does not keep this
+    /// loop's invariants in registers (or spilled) for the usual queue of one.
+    #[inline(never)]
+    fn replan_queue(&mut self, t: &CoreTiming, refresh: &RefreshSchedule) {
         let mut best = self.plan(0, t, refresh);
         let mut col_bound = best.col_bound;
-        if n == 1 {
-            // The usual case, kept out of the loop: its invariant loads would cost more than
-            // the one plan.
-            self.best = best;
-            self.col_bound = col_bound;
-            return;
-        }
-        for i in 1..n {
+        for i in 1..self.queue.len() {
             let p = self.plan(i, t, refresh);
             col_bound = col_bound.min(p.col_bound);
             if self.before(&p, &best) {
