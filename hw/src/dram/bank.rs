@@ -40,7 +40,8 @@ pub(super) struct Rank {
     /// tFAW: for each of the last four ACTs, the cycle at which it leaves the window; a new
     /// ACT waits for the oldest.
     pub(super) faw: [u64; 4],
-    /// Index of the oldest entry of `faw`.
+    /// Index of the oldest entry of `faw` (always < 4; masked where used so that indexing
+    /// needs no bounds check).
     pub(super) faw_oldest: usize,
 }
 
@@ -48,15 +49,15 @@ impl Rank {
     /// ACT constraint from tRRD_S and tFAW.
     #[inline]
     pub(super) fn act_ready(&self) -> u64 {
-        self.next_act.max(self.faw[self.faw_oldest])
+        self.next_act.max(self.faw[self.faw_oldest & 3])
     }
 
     /// Record an ACT at `t`.
     #[inline]
     pub(super) fn activate(&mut self, t: u64, rrd_s: u64, faw: u64) {
         self.next_act = t + rrd_s;
-        self.faw[self.faw_oldest] = t + faw;
-        self.faw_oldest = (self.faw_oldest + 1) % 4;
+        self.faw[self.faw_oldest & 3] = t + faw;
+        self.faw_oldest = (self.faw_oldest + 1) & 3;
     }
 }
 

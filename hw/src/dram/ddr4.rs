@@ -41,7 +41,7 @@
 use super::bank::{Bank, BankGroup, Buses, Rank};
 use super::completion::CompletionQueue;
 use super::config::DramConfig;
-use super::refresh::RefreshSchedule;
+use super::refresh::{Epoch, RefreshSchedule};
 use super::timing::CoreTiming;
 use super::{DramCompletion, DramCoord, DramRequest, DramStats, RowOutcome};
 use crate::{Cycle, PhysAddr};
@@ -76,23 +76,30 @@ struct Entry {
     outcome: RowOutcome,
 }
 
-/// The command the controller issues next on a channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// The command the controller issues next for one queue entry, and when. Plans are ordered by
+/// [`Channel::before`].
+#[derive(Clone, Copy, Debug)]
 struct Plan {
     at: u64,
-    /// False for a column command (a row hit), which goes first among equals.
-    not_hit: bool,
-    arrival: u64,
-    seq: u64,
-    /// Not part of the priority: `seq` is unique.
-    cmd: Cmd,
-    /// Position in the queue.
-    idx: usize,
-    /// The rank's refresh epoch at `at`.
-    epoch: u64,
     /// The earliest cycle at which any column command can issue for this request's bank and
     /// row (see [`Ddr4::next_column_bound`]).
     col_bound: u64,
+    /// The rank's refresh epoch at `at`.
+    epoch: u64,
+    /// Position in the queue.
+    idx: usize,
+    cmd: Cmd,
+}
+
+impl Plan {
+    /// No plan: an empty queue (`at` is never reached).
+    const NONE: Plan = Plan {
+        at: u64::MAX,
+        col_bound: u64::MAX,
+        epoch: 0,
+        idx: 0,
+        cmd: Cmd::Col,
+    };
 }
 
 #[derive(Clone, Debug)]
@@ -102,7 +109,11 @@ struct Channel {
     groups: Vec<BankGroup>,
     ranks: Vec<Rank>,
     buses: Buses,
-    best: Option<Plan>,
+    /// Per rank: the refresh epoch of the last cycle planned at (a cache: most plans fall in
+    /// the same epoch, and finding one takes a division).
+    epochs: Vec<Epoch>,
+    /// The first plan by [`Channel::before`] (`Plan::NONE` when the queue is empty).
+    best: Plan,
     /// The smallest `col_bound` of the queue's plans (`u64::MAX` when empty).
     col_bound: u64,
 }
@@ -117,10 +128,12 @@ pub(super) struct Ddr4 {
     banks_per_rank: u32,
     depth: usize,
     queued: usize,
-    /// The next refresh window start not yet counted in `DramStats::refreshes`.
-    next_refresh: Option<u64>,
-    /// The cycle of the next command on any channel (the smallest `best.at`).
-    next_command: Option<u64>,
+    /// The next refresh window start not yet counted in `DramStats::refreshes` (`u64::MAX`:
+    /// none, refresh is off).
+    next_refresh: u64,
+    /// The cycle of the next command on any channel (the smallest `best.at`; `u64::MAX` when
+    /// nothing is queued).
+    next_command: u64,
     /// No column command issues on any channel before this cycle (the smallest `col_bound`;
     /// `u64::MAX` when nothing is queued).
     next_col: u64,
@@ -130,26 +143,29 @@ impl Ddr4 {
     pub(super) fn new(cfg: &DramConfig, t: &CoreTiming) -> Ddr4 {
         let banks = cfg.banks_per_channel() as usize;
         let groups = (cfg.ranks * cfg.bank_groups) as usize;
+        let refresh = RefreshSchedule::new(t, cfg.refresh, cfg.ranks);
         let channel = Channel {
             queue: Vec::with_capacity(cfg.queue_depth),
             banks: vec![Bank::default(); banks],
             groups: vec![BankGroup::default(); groups],
             ranks: vec![Rank::default(); cfg.ranks as usize],
             buses: Buses::default(),
-            best: None,
+            epochs: (0..cfg.ranks as usize)
+                .map(|r| refresh.epoch_at(r, 0))
+                .collect(),
+            best: Plan::NONE,
             col_bound: u64::MAX,
         };
-        let refresh = RefreshSchedule::new(t, cfg.refresh, cfg.ranks);
         Ddr4 {
             channels: vec![channel; cfg.channels as usize],
-            next_refresh: refresh.next_start_after(0),
+            next_refresh: refresh.next_start_after(0).unwrap_or(u64::MAX),
             refresh,
             bank_groups: cfg.bank_groups,
             banks_per_group: cfg.banks_per_group,
             banks_per_rank: cfg.banks_per_rank(),
             depth: cfg.queue_depth,
             queued: 0,
-            next_command: None,
+            next_command: u64::MAX,
             next_col: u64::MAX,
         }
     }
@@ -199,9 +215,9 @@ impl Ddr4 {
         ch.queue.push(e);
         self.queued += 1;
         let p = ch.plan(ch.queue.len() - 1, t, &self.refresh);
-        if ch.best.is_none_or(|b| p < b) {
-            ch.best = Some(p);
-            self.next_command = Some(self.next_command.map_or(p.at, |c| c.min(p.at)));
+        if ch.best.at == u64::MAX || ch.before(&p, &ch.best) {
+            ch.best = p;
+            self.next_command = self.next_command.min(p.at);
         }
         // Planned against the state as of the last tick: if commands are still due before
         // `visible`, the next tick issues them and replans; until then this bound is a lower
@@ -219,7 +235,7 @@ impl Ddr4 {
         out: &mut CompletionQueue,
         stats: &mut DramStats,
     ) -> bool {
-        let command_due = self.next_command.is_some_and(|c| c <= now);
+        let command_due = self.next_command <= now && self.next_command != u64::MAX;
         if command_due {
             self.issue_due(now, t, out, stats);
         }
@@ -235,27 +251,23 @@ impl Ddr4 {
         out: &mut CompletionQueue,
         stats: &mut DramStats,
     ) {
-        let mut next = None;
+        // Plans are never at u64::MAX (that is `Plan::NONE`, an empty queue).
+        let now = now.min(u64::MAX - 1);
+        let mut next = u64::MAX;
         let mut next_col = u64::MAX;
         let promised = self.next_col;
         for (ci, ch) in self.channels.iter_mut().enumerate() {
-            while let Some(p) = ch.best {
-                if p.at > now {
-                    break;
-                }
+            while ch.best.at <= now {
                 debug_assert!(
-                    p.cmd != Cmd::Col || p.at >= promised,
+                    ch.best.cmd != Cmd::Col || ch.best.at >= promised,
                     "column command at {} before its bound {promised}",
-                    p.at
+                    ch.best.at
                 );
-                if ch.issue(p, ci as u32, t, &self.refresh, out, stats) {
+                if ch.step(ci as u32, t, &self.refresh, out, stats) {
                     self.queued -= 1;
                 }
-                ch.replan(t, &self.refresh);
             }
-            if let Some(p) = ch.best {
-                next = Some(next.map_or(p.at, |n: u64| n.min(p.at)));
-            }
+            next = next.min(ch.best.at);
             next_col = next_col.min(ch.col_bound);
         }
         self.next_command = next;
@@ -271,7 +283,7 @@ impl Ddr4 {
         out: &mut CompletionQueue,
         stats: &mut DramStats,
     ) {
-        if self.next_command.is_some_and(|c| c <= now) {
+        if self.next_command <= now && self.next_command != u64::MAX {
             self.issue_due(now, t, out, stats);
         }
     }
@@ -301,9 +313,10 @@ impl Ddr4 {
 
     /// Count the refresh windows that began up to `now`.
     pub(super) fn count_refreshes(&mut self, now: u64, stats: &mut DramStats) {
-        if self.next_refresh.is_some_and(|r| r <= now) {
+        // (With refresh off `next_refresh` is u64::MAX and counting gives 0 again.)
+        if self.next_refresh <= now {
             stats.refreshes = self.refresh.count(now) * self.channels.len() as u64;
-            self.next_refresh = self.refresh.next_start_after(now);
+            self.next_refresh = self.refresh.next_start_after(now).unwrap_or(u64::MAX);
         }
     }
 
@@ -315,7 +328,7 @@ impl Ddr4 {
     /// The cycle of the next command on any channel.
     #[inline]
     pub(super) fn next_command(&self) -> Option<u64> {
-        self.next_command
+        (self.next_command != u64::MAX).then_some(self.next_command)
     }
 
     /// Per bank (flat over channels), the row open at cycle `now` appended to `out`, or
@@ -352,55 +365,102 @@ impl Ddr4 {
 impl Channel {
     /// The next command of queue entry `idx` and the earliest cycle it may issue.
     #[inline(always)]
-    fn plan(&self, idx: usize, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
+    fn plan(&mut self, idx: usize, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
         let e = &self.queue[idx];
-        let rank = e.rank as usize;
-        let bank = &self.banks[e.bank as usize];
         // Nothing issues before the command bus is free, so the bank's own history is never
         // later than `lo` and its epoch never ahead of lo's.
-        let mut lo = e.visible.max(self.buses.next_cmd);
-        loop {
-            let epoch = refresh.epoch_at(rank, lo);
-            let open = if epoch.index > bank.epoch {
-                None
-            } else {
-                bank.open_row
-            };
-            let (cmd, ready) = match open {
-                Some(r) if r == e.row => (Cmd::Col, self.col_ready(e, bank, t)),
-                Some(_) => (Cmd::Pre, bank.next_pre),
-                None => {
-                    let g = &self.groups[e.group as usize];
-                    let rk = &self.ranks[rank];
-                    (Cmd::Act, bank.next_act.max(g.next_act).max(rk.act_ready()))
-                }
-            };
-            let at = lo.max(ready);
-            if at >= epoch.next_start {
-                // A refresh begins before the command could issue: plan again from its
-                // start, with the bank precharged.
-                lo = epoch.next_start;
-                continue;
-            }
-            // A command due inside the refresh window waits for its end (tRFC < tREFI, so
-            // that is still in this epoch).
-            let at = at.max(epoch.open_from);
-            let col_bound = match cmd {
-                Cmd::Col => at,
-                Cmd::Act => at + t.rcd,
-                Cmd::Pre => (at + t.rp).min(epoch.next_start) + t.rcd,
-            };
-            return Plan {
-                at,
-                not_hit: cmd != Cmd::Col,
-                cmd,
-                arrival: e.arrival,
-                seq: e.seq,
-                idx,
-                epoch: epoch.index,
-                col_bound,
-            };
+        let lo = e.visible.max(self.buses.next_cmd);
+        let epoch = self.epoch_at(e.rank as usize, lo, refresh);
+        match self.plan_in(idx, lo, epoch, t) {
+            Some(p) => p,
+            None => self.plan_after_refresh(idx, epoch.next_start, t, refresh),
         }
+    }
+
+    /// [`Channel::plan`] from cycle `lo` on when a refresh begins before the command could
+    /// issue in `lo`'s epoch: plan again from the window's start, with the bank precharged, as
+    /// often as needed. Rare, so kept out of line (a loop in `plan` would make it load every
+    /// loop invariant up front).
+    #[cold]
+    #[inline(never)]
+    fn plan_after_refresh(
+        &mut self,
+        idx: usize,
+        mut lo: u64,
+        t: &CoreTiming,
+        refresh: &RefreshSchedule,
+    ) -> Plan {
+        let rank = self.queue[idx].rank as usize;
+        loop {
+            let epoch = self.epoch_at(rank, lo, refresh);
+            match self.plan_in(idx, lo, epoch, t) {
+                Some(p) => return p,
+                None => lo = epoch.next_start,
+            }
+        }
+    }
+
+    /// The refresh epoch of `rank` at cycle `t`, from the cache when `t` falls in the last one.
+    #[inline(always)]
+    fn epoch_at(&mut self, rank: usize, t: u64, refresh: &RefreshSchedule) -> Epoch {
+        let cached = &mut self.epochs[rank];
+        if !cached.contains(t) {
+            *cached = refresh.epoch_at(rank, t);
+        }
+        *cached
+    }
+
+    /// The plan of queue entry `idx` from cycle `lo` on, which falls in `epoch`; None if a
+    /// refresh begins before the command could issue.
+    #[inline(always)]
+    fn plan_in(&self, idx: usize, lo: u64, epoch: Epoch, t: &CoreTiming) -> Option<Plan> {
+        let e = &self.queue[idx];
+        let bank = &self.banks[e.bank as usize];
+        let open = if epoch.index > bank.epoch {
+            None
+        } else {
+            bank.open_row
+        };
+        let (cmd, ready) = match open {
+            Some(r) if r == e.row => (Cmd::Col, self.col_ready(e, bank, t)),
+            Some(_) => (Cmd::Pre, bank.next_pre),
+            None => {
+                let g = &self.groups[e.group as usize];
+                let rk = &self.ranks[e.rank as usize];
+                (Cmd::Act, bank.next_act.max(g.next_act).max(rk.act_ready()))
+            }
+        };
+        let at = lo.max(ready);
+        if at >= epoch.next_start {
+            return None;
+        }
+        // A command due inside the refresh window waits for its end (tRFC < tREFI, so that is
+        // still in this epoch).
+        let at = at.max(epoch.open_from);
+        let col_bound = match cmd {
+            Cmd::Col => at,
+            Cmd::Act => at + t.rcd,
+            Cmd::Pre => (at + t.rp).min(epoch.next_start) + t.rcd,
+        };
+        Some(Plan {
+            at,
+            col_bound,
+            epoch: epoch.index,
+            idx,
+            cmd,
+        })
+    }
+
+    /// Whether plan `a` goes before plan `b`: the smaller `(at, not a column command, arrival,
+    /// enqueue order)`, the controller's priority (the enqueue order is unique).
+    #[inline(always)]
+    fn before(&self, a: &Plan, b: &Plan) -> bool {
+        let (ka, kb) = ((a.at, a.cmd != Cmd::Col), (b.at, b.cmd != Cmd::Col));
+        if ka != kb {
+            return ka < kb;
+        }
+        let (ea, eb) = (&self.queue[a.idx], &self.queue[b.idx]);
+        (ea.arrival, ea.seq) < (eb.arrival, eb.seq)
     }
 
     /// The column-command constraints of `e` on its open bank.
@@ -418,24 +478,54 @@ impl Channel {
         }
     }
 
+    /// Issue the best plan's command and plan again; true if it was a column command (the
+    /// request left the queue). Not inlined into the loop of `Ddr4::issue_due`, which would
+    /// load every timing parameter up front for the one or two commands a tick usually issues.
+    #[inline(never)]
+    fn step(
+        &mut self,
+        channel: u32,
+        t: &CoreTiming,
+        refresh: &RefreshSchedule,
+        out: &mut CompletionQueue,
+        stats: &mut DramStats,
+    ) -> bool {
+        let left = self.issue(self.best, channel, t, refresh, out, stats);
+        self.replan(t, refresh);
+        left
+    }
+
     /// Recompute the best plan after the state changed.
+    #[inline(always)]
     fn replan(&mut self, t: &CoreTiming, refresh: &RefreshSchedule) {
-        let n = self.queue.len();
-        if n == 0 {
-            self.best = None;
-            self.col_bound = u64::MAX;
-            return;
+        match self.queue.len() {
+            0 => {
+                self.best = Plan::NONE;
+                self.col_bound = u64::MAX;
+            }
+            1 => {
+                let p = self.plan(0, t, refresh);
+                self.best = p;
+                self.col_bound = p.col_bound;
+            }
+            _ => self.replan_queue(t, refresh),
         }
+    }
+
+    /// `replan` of a queue of two or more: out of line, so that `step` does not keep this
+    /// loop's invariants in registers (or spilled) for the usual queue of one.
+    #[inline(never)]
+    fn replan_queue(&mut self, t: &CoreTiming, refresh: &RefreshSchedule) {
         let mut best = self.plan(0, t, refresh);
         let mut col_bound = best.col_bound;
-        for i in 1..n {
+        for i in 1..self.queue.len() {
             let p = self.plan(i, t, refresh);
             col_bound = col_bound.min(p.col_bound);
-            if p < best {
+            if self.before(&p, &best) {
                 best = p;
             }
         }
-        self.best = Some(best);
+        self.best = best;
         self.col_bound = col_bound;
     }
 
@@ -451,10 +541,9 @@ impl Channel {
         stats: &mut DramStats,
     ) -> bool {
         let at = p.at;
-        let e = self.queue[p.idx];
-        let rank = e.rank as usize;
+        let e = &mut self.queue[p.idx];
         let k = p.epoch;
-        debug_assert_eq!(k, refresh.epoch(rank, at));
+        debug_assert_eq!(k, refresh.epoch(e.rank as usize, at));
         let bank = &mut self.banks[e.bank as usize];
         debug_assert!(k >= bank.epoch, "commands issue in time order");
         if k > bank.epoch {
@@ -467,7 +556,7 @@ impl Channel {
                 debug_assert!(bank.open_row.is_some_and(|r| r != e.row));
                 bank.open_row = None;
                 bank.next_act = bank.next_act.max(at + t.rp);
-                self.queue[p.idx].outcome = RowOutcome::Conflict;
+                e.outcome = RowOutcome::Conflict;
                 stats.precharges += 1;
                 false
             }
@@ -477,9 +566,9 @@ impl Channel {
                 bank.next_col = at + t.rcd;
                 bank.next_pre = bank.next_pre.max(at + t.ras);
                 self.groups[e.group as usize].next_act = at + t.rrd_l;
-                self.ranks[rank].activate(at, t.rrd_s, t.faw);
+                self.ranks[e.rank as usize].activate(at, t.rrd_s, t.faw);
                 if e.outcome == RowOutcome::Hit {
-                    self.queue[p.idx].outcome = RowOutcome::Closed;
+                    e.outcome = RowOutcome::Closed;
                 }
                 stats.activates += 1;
                 false
@@ -494,7 +583,7 @@ impl Channel {
                     let done = at + t.cwl + t.burst;
                     bank.next_pre = bank.next_pre.max(done + t.wr);
                     g.next_rd = g.next_rd.max(done + t.wtr_l);
-                    let rk = &mut self.ranks[rank];
+                    let rk = &mut self.ranks[e.rank as usize];
                     rk.next_rd = rk.next_rd.max(done + t.wtr_s);
                     stats.writes += 1;
                     stats.total_write_latency += done - e.arrival;
@@ -525,7 +614,12 @@ impl Channel {
                     },
                     channel,
                 );
-                self.queue.swap_remove(p.idx);
+                // Usually the only entry: no need to move the last one into its place.
+                if p.idx + 1 == self.queue.len() {
+                    self.queue.pop();
+                } else {
+                    self.queue.swap_remove(p.idx);
+                }
                 true
             }
         }

@@ -17,11 +17,21 @@ use super::timing::CoreTiming;
 pub(super) struct Epoch {
     /// Refresh windows of the rank begun at or before the cycle.
     pub(super) index: u64,
+    /// The first cycle of the epoch: the start of the window that began it (0 in epoch 0).
+    pub(super) start: u64,
     /// The first cycle of the epoch at which the rank takes commands: the end of the window
     /// that began it (0 in epoch 0).
     pub(super) open_from: u64,
     /// The start of the next window, which ends the epoch (`u64::MAX` with refresh off).
     pub(super) next_start: u64,
+}
+
+impl Epoch {
+    /// Whether cycle `t` falls in this epoch.
+    #[inline]
+    pub(super) fn contains(&self, t: u64) -> bool {
+        self.start <= t && t < self.next_start
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -73,18 +83,21 @@ impl RefreshSchedule {
         if !self.enabled {
             return Epoch {
                 index: 0,
+                start: 0,
                 open_from: 0,
                 next_start: u64::MAX,
             };
         }
         let index = self.epoch(rank, t);
+        let start = if index == 0 {
+            0
+        } else {
+            self.window_start(rank, index)
+        };
         Epoch {
             index,
-            open_from: if index == 0 {
-                0
-            } else {
-                self.window_start(rank, index) + self.rfc
-            },
+            start,
+            open_from: if index == 0 { 0 } else { start + self.rfc },
             next_start: self.window_start(rank, index + 1),
         }
     }

@@ -428,6 +428,29 @@ fn next_event_is_none_when_idle_and_tick_reports_progress() {
 }
 
 #[test]
+fn a_tick_at_the_last_cycle_issues_everything_queued() {
+    // u64::MAX marks "none" inside the controller (no plan, no command); a tick there must
+    // still serve the queue, then report no progress. Refresh off: its windows would overflow.
+    let cfg = DramConfig {
+        refresh: false,
+        ..DramConfig::default()
+    };
+    let mut d = dram(&cfg);
+    assert!(!d.tick(Cycle(u64::MAX - 1000)));
+    d.enqueue(read(1, at(0, 0, 1, 0)), Cycle(u64::MAX - 999))
+        .unwrap();
+    d.enqueue(read(2, at(0, 0, 2, 0)), Cycle(u64::MAX - 999))
+        .unwrap();
+    assert!(d.tick(Cycle(u64::MAX)));
+    assert_eq!(d.next_event(), None);
+    let ids: Vec<u64> = std::iter::from_fn(|| d.pop_completion(Cycle(u64::MAX)))
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, vec![1, 2]);
+    assert!(!d.tick(Cycle(u64::MAX)));
+}
+
+#[test]
 fn completions_pop_in_done_order_ties_by_id() {
     let cfg = DramConfig::fixed(10);
     let mut d = dram(&cfg);
