@@ -2,7 +2,7 @@
 
 use super::DramCompletion;
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// A completion ordered by (done, id, then scheduling order for duplicate ids).
 #[derive(Debug)]
@@ -41,33 +41,19 @@ impl Ord for Slot {
 /// or fixed-model requests that arrived earlier). Cheaper than a heap, which sifts on every
 /// push and pop. (The completions themselves stay in a heap: with such a queue of them too,
 /// the engine, into which `pop` is inlined, ran more instructions, not fewer.)
-///
-/// A `Vec` and the index of its first element still queued (`head < items.len()` unless both
-/// are 0). The taken prefix is dropped when the last element is taken, or when the `Vec` is
-/// full and at least half of it is taken (else the `Vec` grows), so its capacity stays within
-/// four times the most ever queued at once (or the initial capacity).
 #[derive(Debug)]
-struct DoneQueue {
-    items: Vec<(u64, u32)>,
-    head: usize,
-}
+struct DoneQueue(VecDeque<(u64, u32)>);
 
 impl DoneQueue {
     fn with_capacity(n: usize) -> DoneQueue {
-        DoneQueue {
-            items: Vec::with_capacity(n),
-            head: 0,
-        }
+        DoneQueue(VecDeque::with_capacity(n))
     }
 
     #[inline(always)]
     fn insert(&mut self, x: (u64, u32)) {
-        if self.head > 0 && self.items.len() == self.items.capacity() {
-            self.drop_taken();
-        }
-        match self.items.last() {
+        match self.0.back() {
             Some(&last) if last > x => self.insert_before_back(x),
-            _ => self.items.push(x),
+            _ => self.0.push_back(x),
         }
     }
 
@@ -75,36 +61,19 @@ impl DoneQueue {
     #[cold]
     #[inline(never)]
     fn insert_before_back(&mut self, x: (u64, u32)) {
-        let mut i = self.items.len() - 1;
-        while i > self.head && self.items[i - 1] > x {
-            i -= 1;
-        }
-        self.items.insert(i, x);
-    }
-
-    /// Make room in a full `Vec` by dropping the taken prefix if it is at least half of it.
-    #[cold]
-    #[inline(never)]
-    fn drop_taken(&mut self) {
-        if self.head >= self.items.len() / 2 {
-            self.items.drain(..self.head);
-            self.head = 0;
-        }
+        let i = self.0.partition_point(|&y| y <= x);
+        self.0.insert(i, x);
     }
 
     #[inline]
     fn front(&self) -> Option<(u64, u32)> {
-        self.items.get(self.head).copied()
+        self.0.front().copied()
     }
 
     /// Drop the front element (the caller checked that there is one).
     #[inline]
     fn drop_front(&mut self) {
-        self.head += 1;
-        if self.head == self.items.len() {
-            self.items.clear();
-            self.head = 0;
-        }
+        self.0.pop_front();
     }
 }
 
@@ -199,9 +168,9 @@ mod tests {
                     q.drop_front();
                 }
                 assert!(q.front().is_none_or(|f| f.0 > take));
-                assert_eq!(q.items.len() - q.head, heap.len());
+                assert_eq!(q.0.len(), heap.len());
             }
-            assert!(q.items.capacity() <= 4 * 64, "{}", q.items.capacity());
+            assert!(q.0.capacity() <= 4 * 64, "{}", q.0.capacity());
         }
     }
 }
