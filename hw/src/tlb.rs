@@ -541,6 +541,41 @@ mod tests {
         assert!(t.probe(Asid(1), Vpn(4)).is_some());
     }
 
+    /// `insert` is `fill` without the returned victim: the same sequence of fills (refills in
+    /// place, globals, evictions) leaves both TLBs with the same entries and counts.
+    #[test]
+    fn insert_leaves_the_same_state_as_fill() {
+        for policy in [
+            PolicyKind::Lru,
+            PolicyKind::Plru,
+            PolicyKind::Fifo,
+            PolicyKind::Random,
+        ] {
+            let mut a = Tlb::new(&cfg(8, 2, policy), 3);
+            let mut b = Tlb::new(&cfg(8, 2, policy), 3);
+            let mut evicted = 0;
+            for i in 0..200u64 {
+                let e = TlbEntry {
+                    global: i % 13 == 0,
+                    ..entry((i % 3) as u16, (i * 7) % 23)
+                };
+                evicted += a.fill(e).is_some() as u64;
+                b.insert(e);
+                assert_eq!(
+                    a.lookup(Asid(1), Vpn(i % 23)),
+                    b.lookup(Asid(1), Vpn(i % 23))
+                );
+            }
+            assert_eq!(
+                a.valid_entries().collect::<Vec<_>>(),
+                b.valid_entries().collect::<Vec<_>>()
+            );
+            assert_eq!(a.stats(), b.stats(), "{policy:?}");
+            assert_eq!(b.stats().evictions, evicted);
+            assert!(evicted > 0, "the sequence must evict");
+        }
+    }
+
     #[test]
     fn refill_of_same_page_replaces_in_place() {
         let mut t = Tlb::new(&cfg(4, 4, PolicyKind::Lru), 0);
