@@ -616,11 +616,8 @@ impl System {
                     .check_invariants(&self.phys)
                     .map_err(|msg| SimError::Invariant { now: now.0, msg })?;
             }
-            if let Some(msg) = self.violation.take() {
-                return Err(SimError::Invariant { now: now.0, msg });
-            }
-            if let Some(e) = self.deferred.take() {
-                return Err(e);
+            if self.violation.is_some() || self.deferred.is_some() {
+                return Err(self.take_error(now));
             }
             // At an access boundary: switch processes, run system calls, then feed the core;
             // while it completes accesses on its L1 paths before anything else is due, keep
@@ -742,6 +739,16 @@ impl System {
         }
         self.kernel.finish(self.last_end);
         Ok(())
+    }
+
+    /// The error a step found (an isolation violation first, then a deferred one).
+    #[cold]
+    fn take_error(&mut self, now: Cycle) -> SimError {
+        match (self.violation.take(), self.deferred.take()) {
+            (Some(msg), _) => SimError::Invariant { now: now.0, msg },
+            (None, Some(e)) => e,
+            (None, None) => unreachable!("take_error without an error"),
+        }
     }
 
     /// Start access `rec` of process `i` at `t`.
