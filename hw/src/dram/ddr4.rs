@@ -26,6 +26,11 @@
 //! ([`Ddr4::next_column_bound`]), which is when `MemorySystem` next ticks it; a row conflict
 //! that costs PRE, ACT and RD wakes the engine once or twice instead of three times.
 //!
+//! The channel queue usually holds one request. For it, a fused path
+//! ([`Channel::step_sole`]) issues the due part of its PRE, ACT, RD/WR chain in one go and
+//! plans each next command directly, without replanning the queue after each; it computes the
+//! same plans as the general path (a test compares the two command by command).
+//!
 //! Constraints modelled: tRCD (ACT to RD/WR), tRAS (ACT to PRE), tRP (PRE to ACT), tRTP (RD
 //! to PRE), tWR (end of write data to PRE), tCCD_S/L (column to column, L within a bank group;
 //! S also between ranks), tRRD_S/L and tFAW (ACTs of a rank), tWTR_S/L (end of write data to
@@ -48,7 +53,7 @@ use crate::{Cycle, PhysAddr};
 
 /// The next command a request needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Cmd {
+pub(super) enum Cmd {
     Col,
     Pre,
     Act,
@@ -116,6 +121,16 @@ struct Channel {
     best: Plan,
     /// The smallest `col_bound` of the queue's plans (`u64::MAX` when empty).
     col_bound: u64,
+    /// Tests: send a queue of one down the general path too (see [`Channel::fused`]).
+    #[cfg(test)]
+    general_only: bool,
+    /// Tests: every command issued, as (cycle, command, request id).
+    #[cfg(test)]
+    log: Vec<(u64, Cmd, u64)>,
+    /// Tests: calls of [`Channel::step_sole`], and plans in it that fell back to `plan(0)`
+    /// because a refresh began.
+    #[cfg(test)]
+    sole: [u64; 2],
 }
 
 /// The DDR4 controller and devices of every channel.
@@ -155,6 +170,12 @@ impl Ddr4 {
                 .collect(),
             best: Plan::NONE,
             col_bound: u64::MAX,
+            #[cfg(test)]
+            general_only: false,
+            #[cfg(test)]
+            log: Vec::new(),
+            #[cfg(test)]
+            sole: [0; 2],
         };
         Ddr4 {
             channels: vec![channel; cfg.channels as usize],
@@ -263,7 +284,12 @@ impl Ddr4 {
                     "column command at {} before its bound {promised}",
                     ch.best.at
                 );
-                if ch.step(ci as u32, t, &self.refresh, out, stats) {
+                let left = if ch.queue.len() == 1 && ch.fused() {
+                    ch.step_sole(now, ci as u32, promised, t, &self.refresh, out, stats)
+                } else {
+                    ch.step(ci as u32, t, &self.refresh, out, stats)
+                };
+                if left {
                     self.queued -= 1;
                 }
             }
@@ -362,6 +388,31 @@ impl Ddr4 {
     }
 }
 
+#[cfg(test)]
+impl Ddr4 {
+    /// Send every queue down the general path (no fused path for a queue of one).
+    pub(super) fn force_general_path(&mut self) {
+        for ch in &mut self.channels {
+            ch.general_only = true;
+        }
+    }
+
+    /// Per channel, the commands issued so far as (cycle, command, request id).
+    pub(super) fn command_log(&self) -> Vec<Vec<(u64, Cmd, u64)>> {
+        self.channels.iter().map(|ch| ch.log.clone()).collect()
+    }
+
+    /// Over channels: calls of the fused path, and its plans that fell back to `plan(0)`.
+    pub(super) fn fused_counts(&self) -> [u64; 2] {
+        let mut n = [0; 2];
+        for ch in &self.channels {
+            n[0] += ch.sole[0];
+            n[1] += ch.sole[1];
+        }
+        n
+    }
+}
+
 impl Channel {
     /// The next command of queue entry `idx` and the earliest cycle it may issue.
     #[inline(always)]
@@ -421,13 +472,34 @@ impl Channel {
         } else {
             bank.open_row
         };
-        let (cmd, ready) = match open {
-            Some(r) if r == e.row => (Cmd::Col, self.col_ready(e, bank, t)),
-            Some(_) => (Cmd::Pre, bank.next_pre),
-            None => {
+        let cmd = match open {
+            Some(r) if r == e.row => Cmd::Col,
+            Some(_) => Cmd::Pre,
+            None => Cmd::Act,
+        };
+        self.plan_cmd(idx, cmd, lo, epoch, t)
+    }
+
+    /// [`Channel::plan_in`] once the command is known: the earliest cycle from `lo` on at which
+    /// `cmd` of entry `idx` meets its constraints, in `epoch`.
+    #[inline(always)]
+    fn plan_cmd(
+        &self,
+        idx: usize,
+        cmd: Cmd,
+        lo: u64,
+        epoch: Epoch,
+        t: &CoreTiming,
+    ) -> Option<Plan> {
+        let e = &self.queue[idx];
+        let bank = &self.banks[e.bank as usize];
+        let ready = match cmd {
+            Cmd::Col => self.col_ready(e, bank, t),
+            Cmd::Pre => bank.next_pre,
+            Cmd::Act => {
                 let g = &self.groups[e.group as usize];
                 let rk = &self.ranks[e.rank as usize];
-                (Cmd::Act, bank.next_act.max(g.next_act).max(rk.act_ready()))
+                bank.next_act.max(g.next_act).max(rk.act_ready())
             }
         };
         let at = lo.max(ready);
@@ -495,6 +567,108 @@ impl Channel {
         left
     }
 
+    /// Whether a queue of one takes the fused path ([`Channel::step_sole`]): always, except in
+    /// tests that compare it with the general path.
+    #[inline(always)]
+    fn fused(&self) -> bool {
+        #[cfg(test)]
+        return !self.general_only;
+        #[cfg(not(test))]
+        true
+    }
+
+    /// [`Channel::step`] for a queue of one request (the usual case), fused: issue its PRE, ACT
+    /// and column command as far as they are due at or before `now`, in one go, planning each
+    /// next one directly ([`Channel::plan_sole_next`]) instead of replanning the queue; true if
+    /// the request left the queue. Straight-line code, no loop (which would load every timing
+    /// parameter up front). It stops early, leaving the rest to the caller's loop, when the
+    /// chain is not the plain PRE, ACT, column command (a refresh began in between).
+    ///
+    /// Exact: each plan is what `replan`, that is `plan(0)`, would give (see
+    /// [`Channel::plan_sole_next`]), and each command issues while its plan is due, as in the
+    /// caller's loop.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn step_sole(
+        &mut self,
+        now: u64,
+        channel: u32,
+        promised: u64,
+        t: &CoreTiming,
+        refresh: &RefreshSchedule,
+        out: &mut CompletionQueue,
+        stats: &mut DramStats,
+    ) -> bool {
+        #[cfg(test)]
+        {
+            self.sole[0] += 1;
+        }
+        let mut p = self.best;
+        if p.cmd == Cmd::Pre {
+            self.issue_pre(&p, t, refresh, stats);
+            p = self.plan_sole_next(p, t, refresh);
+            if p.at > now || p.cmd != Cmd::Act {
+                self.best = p;
+                self.col_bound = p.col_bound;
+                return false;
+            }
+        }
+        if p.cmd == Cmd::Act {
+            self.issue_act(&p, t, refresh, stats);
+            p = self.plan_sole_next(p, t, refresh);
+            if p.at > now || p.cmd != Cmd::Col {
+                self.best = p;
+                self.col_bound = p.col_bound;
+                return false;
+            }
+            debug_assert!(
+                p.at >= promised,
+                "column command at {} before its bound {promised}",
+                p.at
+            );
+        }
+        self.issue_col(&p, channel, t, refresh, out, stats);
+        self.best = Plan::NONE;
+        self.col_bound = u64::MAX;
+        true
+    }
+
+    /// The plan of the only queued request after its PRE or ACT `p` issued: what `plan(0)`
+    /// gives. `plan` computes `lo` and the epoch as here; if `lo` is still in `p`'s epoch, the
+    /// bank's epoch is that one (`issue` set it), so `plan_in` finds the bank as `p` left it:
+    /// precharged after a PRE (next: ACT), its row open after an ACT (next: the column
+    /// command), and [`Channel::plan_cmd`] is `plan_in` for that command. Otherwise (a refresh
+    /// began in between), `plan(0)` itself.
+    #[inline(always)]
+    fn plan_sole_next(&mut self, p: Plan, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
+        debug_assert!(self.queue.len() == 1 && p.cmd != Cmd::Col);
+        let e = &self.queue[0];
+        let lo = e.visible.max(self.buses.next_cmd);
+        let epoch = self.epoch_at(e.rank as usize, lo, refresh);
+        if epoch.index != p.epoch {
+            #[cfg(test)]
+            {
+                self.sole[1] += 1;
+            }
+            return self.plan(0, t, refresh);
+        }
+        let cmd = if p.cmd == Cmd::Pre {
+            Cmd::Act
+        } else {
+            Cmd::Col
+        };
+        match self.plan_cmd(0, cmd, lo, epoch, t) {
+            Some(q) => q,
+            None => {
+                #[cfg(test)]
+                {
+                    self.sole[1] += 1;
+                }
+                self.plan_after_refresh(0, epoch.next_start, t, refresh)
+            }
+        }
+    }
+
     /// Recompute the best plan after the state changed.
     #[inline(always)]
     fn replan(&mut self, t: &CoreTiming, refresh: &RefreshSchedule) {
@@ -531,6 +705,7 @@ impl Channel {
 
     /// Issue the planned command; true if it was a column command (the request left the
     /// queue).
+    #[inline(always)]
     fn issue(
         &mut self,
         p: Plan,
@@ -540,88 +715,143 @@ impl Channel {
         out: &mut CompletionQueue,
         stats: &mut DramStats,
     ) -> bool {
-        let at = p.at;
-        let e = &mut self.queue[p.idx];
+        match p.cmd {
+            Cmd::Pre => {
+                self.issue_pre(&p, t, refresh, stats);
+                false
+            }
+            Cmd::Act => {
+                self.issue_act(&p, t, refresh, stats);
+                false
+            }
+            Cmd::Col => {
+                self.issue_col(&p, channel, t, refresh, out, stats);
+                true
+            }
+        }
+    }
+
+    /// What every command does: the bank's row closes if a refresh came since its last
+    /// command, and the command bus is busy for a tCK. Returns the bank's index.
+    #[inline(always)]
+    fn issue_common(&mut self, p: &Plan, t: &CoreTiming, refresh: &RefreshSchedule) -> usize {
+        #[cfg(test)]
+        self.log.push((p.at, p.cmd, self.queue[p.idx].id));
+        debug_assert_eq!(
+            p.epoch,
+            refresh.epoch(self.queue[p.idx].rank as usize, p.at)
+        );
+        let b = self.queue[p.idx].bank as usize;
+        let bank = &mut self.banks[b];
         let k = p.epoch;
-        debug_assert_eq!(k, refresh.epoch(e.rank as usize, at));
-        let bank = &mut self.banks[e.bank as usize];
         debug_assert!(k >= bank.epoch, "commands issue in time order");
         if k > bank.epoch {
             bank.open_row = None;
             bank.epoch = k;
         }
-        self.buses.next_cmd = at + t.cmd;
-        match p.cmd {
-            Cmd::Pre => {
-                debug_assert!(bank.open_row.is_some_and(|r| r != e.row));
-                bank.open_row = None;
-                bank.next_act = bank.next_act.max(at + t.rp);
-                e.outcome = RowOutcome::Conflict;
-                stats.precharges += 1;
-                false
-            }
-            Cmd::Act => {
-                debug_assert!(bank.open_row.is_none());
-                bank.open_row = Some(e.row);
-                bank.next_col = at + t.rcd;
-                bank.next_pre = bank.next_pre.max(at + t.ras);
-                self.groups[e.group as usize].next_act = at + t.rrd_l;
-                self.ranks[e.rank as usize].activate(at, t.rrd_s, t.faw);
-                if e.outcome == RowOutcome::Hit {
-                    e.outcome = RowOutcome::Closed;
-                }
-                stats.activates += 1;
-                false
-            }
-            Cmd::Col => {
-                debug_assert_eq!(bank.open_row, Some(e.row));
-                let g = &mut self.groups[e.group as usize];
-                g.next_rd = g.next_rd.max(at + t.ccd_l);
-                g.next_wr = g.next_wr.max(at + t.ccd_l);
-                self.buses.next_col = at + t.ccd_s;
-                let done = if e.write {
-                    let done = at + t.cwl + t.burst;
-                    bank.next_pre = bank.next_pre.max(done + t.wr);
-                    g.next_rd = g.next_rd.max(done + t.wtr_l);
-                    let rk = &mut self.ranks[e.rank as usize];
-                    rk.next_rd = rk.next_rd.max(done + t.wtr_s);
-                    stats.writes += 1;
-                    stats.total_write_latency += done - e.arrival;
-                    done
-                } else {
-                    let done = at + t.cl + t.burst;
-                    bank.next_pre = bank.next_pre.max(at + t.rtp);
-                    stats.reads += 1;
-                    stats.total_read_latency += done - e.arrival;
-                    done
-                };
-                debug_assert!(done - t.burst >= self.buses.data_free, "bursts overlap");
-                self.buses.data_free = done;
-                stats.bus_busy_cycles += t.burst;
-                match e.outcome {
-                    RowOutcome::Hit => stats.row_hits += 1,
-                    RowOutcome::Closed => stats.row_misses += 1,
-                    RowOutcome::Conflict => stats.row_conflicts += 1,
-                }
-                out.push(
-                    DramCompletion {
-                        id: e.id,
-                        addr: e.addr,
-                        write: e.write,
-                        row: e.outcome,
-                        arrival: Cycle(e.arrival),
-                        done: Cycle(done),
-                    },
-                    channel,
-                );
-                // Usually the only entry: no need to move the last one into its place.
-                if p.idx + 1 == self.queue.len() {
-                    self.queue.pop();
-                } else {
-                    self.queue.swap_remove(p.idx);
-                }
-                true
-            }
+        self.buses.next_cmd = p.at + t.cmd;
+        b
+    }
+
+    /// Issue PRE `p`.
+    #[inline(always)]
+    fn issue_pre(
+        &mut self,
+        p: &Plan,
+        t: &CoreTiming,
+        refresh: &RefreshSchedule,
+        stats: &mut DramStats,
+    ) {
+        let b = self.issue_common(p, t, refresh);
+        let (at, e, bank) = (p.at, &mut self.queue[p.idx], &mut self.banks[b]);
+        debug_assert!(bank.open_row.is_some_and(|r| r != e.row));
+        bank.open_row = None;
+        bank.next_act = bank.next_act.max(at + t.rp);
+        e.outcome = RowOutcome::Conflict;
+        stats.precharges += 1;
+    }
+
+    /// Issue ACT `p`.
+    #[inline(always)]
+    fn issue_act(
+        &mut self,
+        p: &Plan,
+        t: &CoreTiming,
+        refresh: &RefreshSchedule,
+        stats: &mut DramStats,
+    ) {
+        let b = self.issue_common(p, t, refresh);
+        let (at, e, bank) = (p.at, &mut self.queue[p.idx], &mut self.banks[b]);
+        debug_assert!(bank.open_row.is_none());
+        bank.open_row = Some(e.row);
+        bank.next_col = at + t.rcd;
+        bank.next_pre = bank.next_pre.max(at + t.ras);
+        self.groups[e.group as usize].next_act = at + t.rrd_l;
+        self.ranks[e.rank as usize].activate(at, t.rrd_s, t.faw);
+        if e.outcome == RowOutcome::Hit {
+            e.outcome = RowOutcome::Closed;
+        }
+        stats.activates += 1;
+    }
+
+    /// Issue column command `p`: the request leaves the queue, its completion is scheduled.
+    #[inline(always)]
+    fn issue_col(
+        &mut self,
+        p: &Plan,
+        channel: u32,
+        t: &CoreTiming,
+        refresh: &RefreshSchedule,
+        out: &mut CompletionQueue,
+        stats: &mut DramStats,
+    ) {
+        let b = self.issue_common(p, t, refresh);
+        let (at, e, bank) = (p.at, &mut self.queue[p.idx], &mut self.banks[b]);
+        debug_assert_eq!(bank.open_row, Some(e.row));
+        let g = &mut self.groups[e.group as usize];
+        g.next_rd = g.next_rd.max(at + t.ccd_l);
+        g.next_wr = g.next_wr.max(at + t.ccd_l);
+        self.buses.next_col = at + t.ccd_s;
+        let done = if e.write {
+            let done = at + t.cwl + t.burst;
+            bank.next_pre = bank.next_pre.max(done + t.wr);
+            g.next_rd = g.next_rd.max(done + t.wtr_l);
+            let rk = &mut self.ranks[e.rank as usize];
+            rk.next_rd = rk.next_rd.max(done + t.wtr_s);
+            stats.writes += 1;
+            stats.total_write_latency += done - e.arrival;
+            done
+        } else {
+            let done = at + t.cl + t.burst;
+            bank.next_pre = bank.next_pre.max(at + t.rtp);
+            stats.reads += 1;
+            stats.total_read_latency += done - e.arrival;
+            done
+        };
+        debug_assert!(done - t.burst >= self.buses.data_free, "bursts overlap");
+        self.buses.data_free = done;
+        stats.bus_busy_cycles += t.burst;
+        match e.outcome {
+            RowOutcome::Hit => stats.row_hits += 1,
+            RowOutcome::Closed => stats.row_misses += 1,
+            RowOutcome::Conflict => stats.row_conflicts += 1,
+        }
+        out.push(
+            DramCompletion {
+                id: e.id,
+                addr: e.addr,
+                write: e.write,
+                row: e.outcome,
+                arrival: Cycle(e.arrival),
+                done: Cycle(done),
+            },
+            channel,
+        );
+        // Usually the only entry: no need to move the last one into its place.
+        if p.idx + 1 == self.queue.len() {
+            self.queue.pop();
+        } else {
+            self.queue.swap_remove(p.idx);
         }
     }
 }

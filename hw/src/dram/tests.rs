@@ -962,3 +962,116 @@ fn ticking_at_state_changes_matches_ticking_every_cycle() {
     );
     assert!(sa.refreshes > 0, "{sa:?}");
 }
+
+// ---- fused path for a queue of one ------------------------------------------------------------
+
+/// Every command the controller issued, per channel: (cycle, command, request id).
+fn command_log(d: &Dram) -> Vec<Vec<(u64, ddr4::Cmd, u64)>> {
+    match &d.model {
+        Model::Ddr4(x) => x.command_log(),
+        Model::Fixed(_) => Vec::new(),
+    }
+}
+
+/// Drive `stream` into `d`, ticking at the DRAM's state changes and the sender's next request
+/// (or every cycle); completions are taken as soon as they are scheduled.
+fn drive_log(
+    d: &mut Dram,
+    stream: &[(u64, DramRequest)],
+    every_cycle: bool,
+) -> (Vec<DramCompletion>, DramStats) {
+    let mut out = Vec::new();
+    let (mut now, mut i) = (0u64, 0usize);
+    loop {
+        while i < stream.len() && stream[i].0 <= now {
+            if d.enqueue(stream[i].1, Cycle(now)).is_err() {
+                break;
+            }
+            i += 1;
+        }
+        d.tick(Cycle(now));
+        while let Some(c) = d.pop_completion(Cycle(u64::MAX)) {
+            out.push(c);
+        }
+        if i == stream.len() && d.outstanding() == 0 {
+            break;
+        }
+        now = if every_cycle {
+            now + 1
+        } else {
+            [
+                d.next_state_change().map(|c| c.0),
+                stream.get(i).map(|s| s.0.max(now + 1)),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("something to wait for")
+        };
+    }
+    d.settle(Cycle(now));
+    (out, d.stats().clone())
+}
+
+/// The fused path for a queue of one issues the same commands at the same cycles as the general
+/// path (plan and replan after every command), with the same completions and counts: random
+/// streams, sparse (mostly a queue of one) and dense, with refresh often enough to cut into
+/// PRE-ACT-RD chains, one and two channels and ranks, ticked at state changes and every cycle.
+#[test]
+fn fused_path_issues_the_same_commands_as_the_general_path() {
+    let configs = [
+        DramConfig::default(),
+        DramConfig {
+            channels: 2,
+            ranks: 2,
+            refi_ns: 400.0,
+            rfc_ns: 120.0,
+            ..DramConfig::default()
+        },
+        DramConfig {
+            refi_ns: 300.0,
+            rfc_ns: 100.0,
+            queue_depth: 4,
+            ..DramConfig::default()
+        },
+    ];
+    let (mut sole_calls, mut sole_fallbacks) = (0, 0);
+    for (ci, cfg) in configs.iter().enumerate() {
+        for seed in 0..4u64 {
+            for (spread, region_bits) in [(400u64, 22u32), (40, 18), (2000, 26)] {
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed * 31 + ci as u64);
+                let mut t = 0u64;
+                let mut stream = random_stream(seed + 100 * ci as u64, 600, region_bits);
+                for s in &mut stream {
+                    t += rng.random_range(0..spread);
+                    s.0 = t;
+                }
+                for every_cycle in [false, true] {
+                    if every_cycle && spread > 400 {
+                        continue;
+                    }
+                    let mut fused = dram(cfg);
+                    let mut general = dram(cfg);
+                    if let Model::Ddr4(x) = &mut general.model {
+                        x.force_general_path();
+                    }
+                    let a = drive_log(&mut fused, &stream, every_cycle);
+                    let b = drive_log(&mut general, &stream, every_cycle);
+                    let (la, lb) = (command_log(&fused), command_log(&general));
+                    assert_eq!(la, lb, "config {ci} seed {seed} spread {spread}");
+                    assert_eq!(a, b, "config {ci} seed {seed} spread {spread}");
+                    assert_eq!(a.0.len(), stream.len());
+                    if let Model::Ddr4(x) = &fused.model {
+                        let [calls, fallbacks] = x.fused_counts();
+                        sole_calls += calls;
+                        sole_fallbacks += fallbacks;
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        sole_calls > 10_000 && sole_fallbacks > 20,
+        "{sole_calls} {sole_fallbacks}"
+    );
+}
