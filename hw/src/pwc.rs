@@ -193,7 +193,34 @@ fn slot_tag(asid: Asid, key: u64) -> u64 {
     SLOT_VALID | u64::from(asid.0) << ASID_SHIFT | key
 }
 
+/// The index of the first `want` in `tags`. Compares four tags per step with one branch (the
+/// PDE cache's set is scanned to the end on every miss, the common case).
+#[inline]
+fn position_of(tags: &[u64], want: u64) -> Option<usize> {
+    let mut chunks = tags.chunks_exact(4);
+    let mut base = 0;
+    for c in &mut chunks {
+        if (c[0] == want) | (c[1] == want) | (c[2] == want) | (c[3] == want) {
+            return c.iter().position(|&t| t == want).map(|p| base + p);
+        }
+        base += 4;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&t| t == want)
+        .map(|p| base + p)
+}
+
+/// Marks "no way" in [`PwcLevel::last_touched`].
+const NO_WAY: usize = usize::MAX;
+
 /// One level: a set-associative array of (asid, key) -> table frame.
+///
+/// Three memos spare work that cannot change a result (all exact: see the fields): a lookup of
+/// the key that last hit skips the search, a hit on the way its set last touched skips the
+/// replacement update, and a fill of the key the level last missed skips the search for an
+/// existing entry.
 #[derive(Clone, Debug)]
 struct PwcLevel {
     /// VA shift of this level's key (39, 30 or 21).
@@ -208,6 +235,19 @@ struct PwcLevel {
     /// [`slot_tag`]), so a lookup compares one word per way.
     tags: Vec<u64>,
     tables: Vec<Ppn>,
+    /// Per set: the way of the set's last replacement update (a hit or a fill), or [`NO_WAY`].
+    /// Touching that way again changes no policy's choices (LRU and FIFO orders and PLRU bits
+    /// stay as they are; LRU stamps stay in the same order; random ignores hits), so a hit on
+    /// it skips [`Replacement::on_hit`].
+    last_touched: Vec<usize>,
+    /// The slot tag of the last lookup that hit (or 0) and its set and way: the slot holds it
+    /// until the level changes, so every fill and invalidation resets it. A lookup of it needs
+    /// no search (the upper levels see the same entry walk after walk).
+    last_hit: (u64, usize, usize),
+    /// The slot tag of the last lookup that missed, or 0: no valid slot holds it until a fill
+    /// (the only way an entry appears), so every fill resets it. A fill of this tag need not
+    /// look for an existing entry.
+    last_miss: u64,
     /// `None` when the level has no entries.
     repl: Option<Replacement>,
 }
@@ -224,6 +264,9 @@ impl PwcLevel {
             ways: cfg.ways,
             tags: vec![0; n],
             tables: vec![Ppn(0); n],
+            last_touched: vec![NO_WAY; sets],
+            last_hit: (0, 0, 0),
+            last_miss: 0,
             repl: (n > 0).then(|| Replacement::new(policy, sets, cfg.ways, seed)),
         }
     }
@@ -247,52 +290,85 @@ impl PwcLevel {
             .map(|w| (set, w))
     }
 
-    fn lookup(&mut self, asid: Asid, va: VirtAddr, stats: &mut PwcLevelStats) -> Option<PwcHit> {
-        self.repl.as_ref()?;
+    /// One lookup: the table frame on a hit. Counts a lookup and maybe a hit (nothing when the
+    /// level has no entries).
+    #[inline(always)]
+    fn lookup(&mut self, asid: Asid, va: VirtAddr, stats: &mut PwcLevelStats) -> Option<Ppn> {
+        let repl = self.repl.as_mut()?;
         stats.lookups += 1;
-        let (set, w) = self.find(asid, self.key(va))?;
+        let key = va.0 >> self.shift;
+        let want = slot_tag(asid, key);
+        let (set, w) = if want == self.last_hit.0 {
+            (self.last_hit.1, self.last_hit.2)
+        } else {
+            let set = (key & self.set_mask) as usize;
+            let base = set * self.ways;
+            let Some(w) = position_of(&self.tags[base..base + self.ways], want) else {
+                self.last_miss = want;
+                return None;
+            };
+            self.last_hit = (want, set, w);
+            (set, w)
+        };
         stats.hits += 1;
-        if let Some(r) = self.repl.as_mut() {
-            r.on_hit(set, w);
+        if self.last_touched[set] != w {
+            self.last_touched[set] = w;
+            repl.on_hit(set, w);
         }
-        Some(PwcHit {
-            next_level: self.next_level,
-            table: self.tables[set * self.ways + w],
-        })
+        Some(self.tables[set * self.ways + w])
     }
 
     fn fill(&mut self, asid: Asid, va: VirtAddr, table: Ppn, stats: &mut PwcLevelStats) {
-        if self.repl.is_none() {
+        let Some(repl) = self.repl.as_mut() else {
             return;
-        }
-        stats.fills += 1;
-        let key = self.key(va);
-        let (set, way) = match self.find(asid, key) {
-            Some(sw) => sw,
-            None => {
-                let set = (key & self.set_mask) as usize;
-                let base = set * self.ways;
-                // The lowest invalid way, else the policy's victim (`Replacement::victim`).
-                let free = self.tags[base..base + self.ways]
-                    .iter()
-                    .position(|&t| t & SLOT_VALID == 0);
-                let repl = self.repl.as_mut().expect("checked above");
-                (set, free.unwrap_or_else(|| repl.victim_of_full(set)))
-            }
         };
-        let i = set * self.ways + way;
-        self.tags[i] = slot_tag(asid, key);
-        self.tables[i] = table;
-        if let Some(r) = self.repl.as_mut() {
-            r.on_fill(set, way);
-        }
+        stats.fills += 1;
+        let key = va.0 >> self.shift;
+        let want = slot_tag(asid, key);
+        let set = (key & self.set_mask) as usize;
+        let base = set * self.ways;
+        let tags = &self.tags[base..base + self.ways];
+        // The key the level last missed is in no slot (the level has not changed since).
+        let existing = if want == self.last_miss {
+            None
+        } else {
+            position_of(tags, want)
+        };
+        let way = match existing {
+            Some(w) => {
+                repl.on_fill(set, w);
+                w
+            }
+            // The lowest invalid way, else the policy's victim (`Replacement::victim`).
+            None => match tags.iter().position(|&t| t & SLOT_VALID == 0) {
+                Some(w) => {
+                    repl.on_fill(set, w);
+                    w
+                }
+                None => repl.victim_then_fill(set),
+            },
+        };
+        self.last_touched[set] = way;
+        self.last_miss = 0;
+        self.last_hit = (0, 0, 0);
+        self.tags[base + way] = want;
+        self.tables[base + way] = table;
     }
 
     fn drop_slot(&mut self, i: usize) {
         self.tags[i] = 0;
+        self.last_hit = (0, 0, 0);
         if let Some(r) = self.repl.as_mut() {
             r.on_invalidate(i / self.ways, i % self.ways);
         }
+    }
+
+    /// Forget both memos (the next operations take the general path); for tests.
+    #[cfg(test)]
+    fn forget_memos(&mut self) {
+        self.last_touched.fill(NO_WAY);
+        self.last_miss = 0;
+        self.last_hit = (0, 0, 0);
     }
 
     fn invalidate_va(&mut self, asid: Asid, va: VirtAddr) -> usize {
@@ -370,7 +446,13 @@ impl PageWalkCaches {
         let l4 = self.pml4e.lookup(asid, va, &mut self.stats.pml4e);
         let l3 = self.pdpte.lookup(asid, va, &mut self.stats.pdpte);
         let l2 = self.pde.lookup(asid, va, &mut self.stats.pde);
-        l2.or(l3).or(l4)
+        let hit = |next_level, table| PwcHit { next_level, table };
+        match (l2, l3, l4) {
+            (Some(t), _, _) => Some(hit(self.pde.next_level, t)),
+            (None, Some(t), _) => Some(hit(self.pdpte.next_level, t)),
+            (None, None, Some(t)) => Some(hit(self.pml4e.next_level, t)),
+            (None, None, None) => None,
+        }
     }
 
     /// Record the present, non-leaf entry read at `level` for `va`, pointing at table
@@ -411,6 +493,14 @@ impl PageWalkCaches {
 
     pub fn stats(&self) -> &PwcStats {
         &self.stats
+    }
+
+    /// Forget every level's memos, so the next operation takes the general path; for tests.
+    #[cfg(test)]
+    fn forget_memos(&mut self) {
+        self.pml4e.forget_memos();
+        self.pdpte.forget_memos();
+        self.pde.forget_memos();
     }
 
     /// Lookup latency (all levels in parallel).
@@ -650,6 +740,90 @@ mod tests {
         // All.
         assert_eq!(p.invalidate_all(), 1);
         assert_eq!(p.lookup(A, va(1, 2, 3, 4)), None);
+    }
+
+    /// The memos (skipped replacement updates on repeated hits, skipped searches on fills of
+    /// a key just missed) change nothing: a PWC that forgets them before every operation, and
+    /// so always takes the general path, gives the same answers and counts, for every policy.
+    #[test]
+    fn memos_match_the_general_path() {
+        use rand::{RngExt, SeedableRng};
+        for policy in [
+            PolicyKind::Lru,
+            PolicyKind::Plru,
+            PolicyKind::Fifo,
+            PolicyKind::Random,
+        ] {
+            let cfg = PwcConfig {
+                policy,
+                pml4e: PwcLevelConfig {
+                    entries: 2,
+                    ways: 2,
+                },
+                pdpte: PwcLevelConfig {
+                    entries: 4,
+                    ways: 2,
+                },
+                pde: PwcLevelConfig {
+                    entries: 8,
+                    ways: 4,
+                },
+                ..PwcConfig::default()
+            };
+            let mut fast = PageWalkCaches::new(&cfg, 5);
+            let mut general = PageWalkCaches::new(&cfg, 5);
+            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(policy as u64);
+            let mut hits = 0;
+            for step in 0..20_000 {
+                general.forget_memos();
+                let asid = Asid(rng.random_range(1..3));
+                let v = va(
+                    rng.random_range(0..3),
+                    rng.random_range(0..4),
+                    rng.random_range(0..12),
+                    0,
+                );
+                match rng.random_range(0..10) {
+                    0..5 => {
+                        let a = fast.lookup(asid, v);
+                        assert_eq!(a, general.lookup(asid, v), "{policy:?} step {step}");
+                        hits += a.is_some() as u32;
+                        if rng.random_bool(0.5) {
+                            // A walk fills the key it just missed.
+                            let level = [Level::Pml4, Level::Pdpt, Level::Pd][step % 3];
+                            fast.fill(asid, v, level, Ppn(step as u64));
+                            general.forget_memos();
+                            general.fill(asid, v, level, Ppn(step as u64));
+                        }
+                    }
+                    5..9 => {
+                        let level = [Level::Pml4, Level::Pdpt, Level::Pd][step % 3];
+                        let table = Ppn(rng.random_range(0..1000));
+                        fast.fill(asid, v, level, table);
+                        general.fill(asid, v, level, table);
+                    }
+                    _ => assert_eq!(fast.invalidate_va(asid, v), general.invalidate_va(asid, v)),
+                }
+                assert_eq!(fast.stats(), general.stats(), "{policy:?} step {step}");
+            }
+            assert!(hits > 1000, "{policy:?}: the sequence must hit");
+        }
+    }
+
+    #[test]
+    fn position_of_finds_the_first_match_at_any_length() {
+        for len in 0..20usize {
+            for at in 0..len {
+                let mut tags: Vec<u64> = (0..len as u64).map(|i| 100 + i).collect();
+                tags[at] = 7;
+                if at + 2 < len {
+                    tags[at + 2] = 7; // a later duplicate does not count
+                }
+                assert_eq!(position_of(&tags, 7), Some(at), "len {len} at {at}");
+            }
+            let none: Vec<u64> = (0..len as u64).collect();
+            assert_eq!(position_of(&none, 99), None, "len {len}");
+        }
     }
 
     #[test]

@@ -181,6 +181,16 @@ pub struct Tlb {
     /// Slots holding an entry: once all do, a fill need not look for a free way.
     valid_count: usize,
     entries: Vec<TlbEntry>,
+    /// Per set: the way of the set's last replacement update (a hit or a fill), or [`NO_WAY`].
+    /// Touching that way again changes no policy's choices (LRU and FIFO orders and PLRU bits
+    /// stay as they are; LRU stamps stay in the same order; random ignores hits), so a hit on
+    /// it skips [`Replacement::on_hit`].
+    last_touched: Vec<usize>,
+    /// The last lookup that missed: its tag (`vpn | VALID`, or 0 for none) and asid. Only a
+    /// fill can make it match (invalidations only remove entries), so every fill resets it.
+    /// Until then a lookup of it misses without a search, and a non-global fill of it cannot
+    /// conflict with an entry (see [`Tlb::place`]).
+    last_miss: (u64, Asid),
     repl: Replacement,
     latency: Cycles,
     stats: TlbStats,
@@ -188,6 +198,9 @@ pub struct Tlb {
 
 /// Tag flag: the slot holds an entry (vpns are below 2^52).
 const VALID: u64 = 1 << 63;
+
+/// Marks "no way" in `Tlb::last_touched`.
+const NO_WAY: usize = usize::MAX;
 
 const EMPTY: TlbEntry = TlbEntry {
     asid: Asid(0),
@@ -225,6 +238,8 @@ impl Tlb {
             tags: vec![0; n],
             valid_count: 0,
             entries: vec![EMPTY; n],
+            last_touched: vec![NO_WAY; sets],
+            last_miss: (0, Asid(0)),
             repl: Replacement::new(cfg.policy, sets, cfg.ways, seed),
             latency: Cycles(cfg.latency),
             stats: TlbStats::default(),
@@ -245,15 +260,16 @@ impl Tlb {
     fn find(&self, set: usize, asid: Asid, vpn: Vpn) -> Option<usize> {
         let base = set * self.ways;
         let tags = &self.tags[base..base + self.ways];
-        let entries = &self.entries[base..base + self.ways];
         let want = vpn.0 | VALID;
-        for (w, &t) in tags.iter().enumerate() {
-            if t == want {
-                let e = &entries[w];
-                if e.global || e.asid == asid {
-                    return Some(w);
-                }
+        let mut from = 0;
+        // The tight scan compares tags only; the entry is read for a tag that matches.
+        while let Some(p) = tags[from..].iter().position(|&t| t == want) {
+            let w = from + p;
+            let e = &self.entries[base + w];
+            if e.global || e.asid == asid {
+                return Some(w);
             }
+            from = w + 1;
         }
         None
     }
@@ -263,15 +279,24 @@ impl Tlb {
     #[inline]
     pub fn lookup(&mut self, asid: Asid, vpn: Vpn) -> Option<TlbEntry> {
         self.stats.lookups += 1;
+        if self.last_miss == (vpn.0 | VALID, asid) {
+            // Nothing was filled since this same lookup missed.
+            self.stats.misses += 1;
+            return None;
+        }
         let set = self.set_of(vpn);
         match self.find(set, asid, vpn) {
             Some(w) => {
                 self.stats.hits += 1;
-                self.repl.on_hit(set, w);
+                if self.last_touched[set] != w {
+                    self.last_touched[set] = w;
+                    self.repl.on_hit(set, w);
+                }
                 Some(self.entries[set * self.ways + w])
             }
             None => {
                 self.stats.misses += 1;
+                self.last_miss = (vpn.0 | VALID, asid);
                 None
             }
         }
@@ -304,6 +329,10 @@ impl Tlb {
 
     /// The bookkeeping of a fill of `e` (counts, replacement, the tag written): the slot it
     /// goes to, and whether that slot's valid entry is evicted.
+    ///
+    /// A non-global fill of the last lookup that missed skips the search for conflicting
+    /// entries: that miss says no valid entry of the vpn is global or has the asid, and a
+    /// non-global entry conflicts only with such entries.
     #[inline]
     fn place(&mut self, e: &TlbEntry) -> (usize, bool) {
         self.stats.fills += 1;
@@ -311,10 +340,16 @@ impl Tlb {
         let base = set * self.ways;
         let want = e.vpn.0 | VALID;
         let mut in_place = None;
+        let known_absent = !e.global && self.last_miss == (want, e.asid);
+        self.last_miss = (0, Asid(0));
         // Usually no slot of the set holds the vpn at all: one scan says so.
-        let first = self.tags[base..base + self.ways]
-            .iter()
-            .position(|&t| t == want);
+        let first = if known_absent {
+            None
+        } else {
+            self.tags[base..base + self.ways]
+                .iter()
+                .position(|&t| t == want)
+        };
         if let Some(first) = first {
             for w in first..self.ways {
                 let i = base + w;
@@ -358,6 +393,7 @@ impl Tlb {
                 }
             }
         };
+        self.last_touched[set] = way;
         let i = base + way;
         self.tags[i] = want;
         (i, evicted)
@@ -370,6 +406,13 @@ impl Tlb {
         if let Some(w) = self.find(set, asid, vpn) {
             self.entries[set * self.ways + w].dirty = true;
         }
+    }
+
+    /// Forget both memos, so the next operation takes the general path; for tests.
+    #[cfg(test)]
+    fn forget_memos(&mut self) {
+        self.last_touched.fill(NO_WAY);
+        self.last_miss = (0, Asid(0));
     }
 
     /// Drop slot `i` if `pred` holds for its entry; returns whether it did.
@@ -573,6 +616,72 @@ mod tests {
             assert_eq!(a.stats(), b.stats(), "{policy:?}");
             assert_eq!(b.stats().evictions, evicted);
             assert!(evicted > 0, "the sequence must evict");
+        }
+    }
+
+    /// The memos (a repeated miss without a search, a fill of a page just missed without a
+    /// conflict search, no replacement update on a repeated hit) change nothing: a TLB that
+    /// forgets them before every operation, and so always takes the general path, gives the
+    /// same answers, victims, entries and counts, for every policy.
+    #[test]
+    fn memos_match_the_general_path() {
+        use rand::{RngExt, SeedableRng};
+        for policy in [
+            PolicyKind::Lru,
+            PolicyKind::Plru,
+            PolicyKind::Fifo,
+            PolicyKind::Random,
+        ] {
+            for (entries, ways) in [(8, 2), (12, 12), (24, 3)] {
+                let mut fast = Tlb::new(&cfg(entries, ways, policy), 7);
+                let mut general = Tlb::new(&cfg(entries, ways, policy), 7);
+                let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(ways as u64);
+                for step in 0..20_000 {
+                    general.forget_memos();
+                    let asid = Asid(rng.random_range(0..2));
+                    let vpn = Vpn(rng.random_range(0..entries as u64 + 6));
+                    let e = TlbEntry {
+                        global: rng.random_bool(0.05),
+                        ppn: Ppn(step),
+                        ..entry(asid.0, vpn.0)
+                    };
+                    let what = format!("{policy:?} {entries}/{ways} step {step}");
+                    match rng.random_range(0..100) {
+                        0..50 => {
+                            let a = fast.lookup(asid, vpn);
+                            assert_eq!(a, general.lookup(asid, vpn), "{what}");
+                            if a.is_none() && rng.random_bool(0.7) {
+                                // A walk fills the page that missed (after retrying the
+                                // lookup, as after a fault, half of the time).
+                                if rng.random_bool(0.5) {
+                                    assert_eq!(fast.lookup(asid, vpn), None);
+                                    general.forget_memos();
+                                    assert_eq!(general.lookup(asid, vpn), None);
+                                }
+                                general.forget_memos();
+                                assert_eq!(fast.fill(e), general.fill(e), "{what}");
+                            }
+                        }
+                        50..85 => assert_eq!(fast.fill(e), general.fill(e), "{what}"),
+                        85..92 => {
+                            fast.set_dirty(asid, vpn);
+                            general.set_dirty(asid, vpn);
+                        }
+                        92..99 => assert_eq!(
+                            fast.invalidate_page(asid, vpn),
+                            general.invalidate_page(asid, vpn)
+                        ),
+                        _ => assert_eq!(fast.invalidate_asid(asid), general.invalidate_asid(asid)),
+                    }
+                    assert_eq!(fast.stats(), general.stats(), "{what}");
+                }
+                assert_eq!(
+                    fast.valid_entries().collect::<Vec<_>>(),
+                    general.valid_entries().collect::<Vec<_>>()
+                );
+                let s = fast.stats();
+                assert!(s.hits > 1000 && s.evictions > 1000, "{s:?}");
+            }
         }
     }
 
