@@ -11,7 +11,8 @@
 # and strsort traces (bench (a) replays matmul), the default system and the swap scenario.
 #
 # Needs the toolchain's llvm-profdata (the `llvm-tools` rustup component; installed here if
-# missing). Takes two release builds (about 5 minutes on 2 cores).
+# missing; exits with status 3 if it cannot be had). Takes two release builds (about 4 minutes on
+# 2 cores).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -20,11 +21,12 @@ SYSROOT=$(rustc --print sysroot)
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 PROFDATA="$SYSROOT/lib/rustlib/$HOST/bin/llvm-profdata"
 if [ ! -x "$PROFDATA" ]; then
-  rustup component add llvm-tools >/dev/null 2>&1 || rustup component add llvm-tools-preview
+  timeout 300 rustup component add llvm-tools >/dev/null 2>&1 ||
+    timeout 300 rustup component add llvm-tools-preview >/dev/null 2>&1 || true
 fi
 if [ ! -x "$PROFDATA" ]; then
   echo "tools/pgo.sh: $PROFDATA not found (rustup component add llvm-tools)" >&2
-  exit 1
+  exit 3
 fi
 
 PROFILES="$ROOT/target/pgo-profiles"
