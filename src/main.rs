@@ -338,6 +338,12 @@ fn cmd_bench(args: BenchArgs) -> Result<()> {
             trace.display()
         );
     }
+    // tools/pgo.sh sets VMSIM_PGO for its optimised build: say which build is measured.
+    let build = match option_env!("VMSIM_PGO") {
+        Some(_) => "release, profile-guided (tools/pgo.sh)",
+        None => "release",
+    };
+    println!("build: {build}");
     let quiet_out = ["output.accesses_csv=false", "output.walks_csv=false"];
     let mut sets: Vec<String> = quiet_out.iter().map(|s| s.to_string()).collect();
     sets.push("workload.kind=\"trace\"".into());

@@ -56,5 +56,5 @@ train swap --scenario sim/scenarios/swap.toml
 
 echo "== optimised build" >&2
 CARGO_TARGET_DIR="$ROOT/target/pgo" RUSTFLAGS="-Cprofile-use=$PROFILES/merged.profdata" \
-  cargo build --release --bin vmsim
+  VMSIM_PGO=1 cargo build --release --bin vmsim
 echo "target/pgo/release/vmsim"
