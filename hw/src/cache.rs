@@ -155,6 +155,10 @@ pub struct Cache {
     dirty: Vec<bool>,
     /// Slots holding a line: once every slot does, a fill need not look for an invalid way.
     valid_lines: usize,
+    /// A line was invalidated at some point. Until then every set's valid ways are a prefix
+    /// `0..k` (a fill takes the lowest invalid way, or replaces a valid one), so a set whose
+    /// last way is valid is full and a fill need not search it for an invalid way.
+    invalidated: bool,
     repl: Replacement,
     latency: Cycles,
     stats: CacheStats,
@@ -177,6 +181,7 @@ impl Cache {
             tags: vec![0; n],
             dirty: vec![false; n],
             valid_lines: 0,
+            invalidated: false,
             repl: Replacement::new(cfg.policy, sets, cfg.ways, seed),
             latency: Cycles(cfg.latency),
             stats: CacheStats::default(),
@@ -189,19 +194,25 @@ impl Cache {
         (addr.line() & self.set_mask) as usize
     }
 
-    /// (set, way) of the line holding `addr`, if present. Always inlined: the result then
+    /// The way of `set` holding `addr`'s line, if present. Always inlined: the result then
     /// stays in registers, and the lookup is most of the cost of an access.
+    #[inline(always)]
+    fn way_in(&self, set: usize, addr: PhysAddr) -> Option<usize> {
+        let base = set * self.ways;
+        way_of(&self.tags[base..base + self.ways], addr.line() | VALID)
+    }
+
+    /// (set, way) of the line holding `addr`, if present.
     #[inline(always)]
     fn find(&self, addr: PhysAddr) -> (usize, Option<usize>) {
         let set = self.set_of(addr);
-        let base = set * self.ways;
-        let way = way_of(&self.tags[base..base + self.ways], addr.line() | VALID);
-        (set, way)
+        (set, self.way_in(set, addr))
     }
 
     /// Look up the line holding `addr`: counts an access and a hit or a miss. A hit updates
     /// replacement state and, if `write`, marks the line dirty. Returns whether it hit.
-    #[inline]
+    /// Always inlined into its few callers (the core's L1 path, the memory system's lookups).
+    #[inline(always)]
     pub fn access(&mut self, addr: PhysAddr, write: bool) -> bool {
         self.stats.accesses += 1;
         match self.find(addr) {
@@ -237,8 +248,29 @@ impl Cache {
     /// whose writeback is counted if it is dirty. A line already present only ORs in `dirty`.
     #[inline]
     pub fn fill(&mut self, addr: PhysAddr, dirty: bool) -> Option<Victim> {
-        let (set, found) = self.find(addr);
-        if let Some(w) = found {
+        self.fill_known(addr, dirty, false)
+    }
+
+    /// [`Cache::fill`] of a line the caller knows is absent (it missed here, and nothing was
+    /// installed since): the same, without looking the line up again.
+    #[inline]
+    pub fn fill_absent(&mut self, addr: PhysAddr, dirty: bool) -> Option<Victim> {
+        self.fill_known(addr, dirty, true)
+    }
+
+    /// [`Cache::fill_absent`] if `known_absent`, else [`Cache::fill`], with a single copy of
+    /// the install code for callers that decide at run time.
+    #[inline(always)]
+    pub fn fill_known(
+        &mut self,
+        addr: PhysAddr,
+        dirty: bool,
+        known_absent: bool,
+    ) -> Option<Victim> {
+        let set = self.set_of(addr);
+        if known_absent {
+            debug_assert!(!self.contains(addr), "fill_absent of a present line");
+        } else if let Some(w) = self.way_in(set, addr) {
             if dirty {
                 self.dirty[set * self.ways + w] = true;
             }
@@ -248,26 +280,20 @@ impl Cache {
         self.insert(set, addr, dirty)
     }
 
-    /// [`Cache::fill`] of a line the caller knows is absent (it missed here, and nothing was
-    /// installed since): the same, without looking the line up again.
-    #[inline]
-    pub fn fill_absent(&mut self, addr: PhysAddr, dirty: bool) -> Option<Victim> {
-        debug_assert!(!self.contains(addr), "fill_absent of a present line");
-        self.insert(self.set_of(addr), addr, dirty)
-    }
-
     /// Put the absent line holding `addr` into `set`: an invalid way if any, else the policy's
     /// victim, which is returned.
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, set: usize, addr: PhysAddr, dirty: bool) -> Option<Victim> {
         let base = set * self.ways;
         self.stats.fills += 1;
-        let free = if self.valid_lines < self.tags.len() {
-            self.tags[base..base + self.ways]
-                .iter()
-                .position(|&t| t & VALID == 0)
-        } else {
+        let set_tags = &self.tags[base..base + self.ways];
+        // Empty slots hold 0, which no valid tag equals.
+        let free = if self.valid_lines == self.tags.len()
+            || !self.invalidated && set_tags[self.ways - 1] != 0
+        {
             None
+        } else {
+            way_of(set_tags, 0)
         };
         let w = match free {
             Some(w) => {
@@ -300,6 +326,7 @@ impl Cache {
         let i = set * self.ways + w;
         let was_dirty = std::mem::replace(&mut self.dirty[i], false);
         self.tags[i] = 0;
+        self.invalidated = true;
         self.valid_lines -= 1;
         self.repl.on_invalidate(set, w);
         Some(was_dirty)
@@ -448,6 +475,43 @@ mod tests {
             assert_eq!(c.fill(at(l * 1000, 0), false), None);
         }
         assert_eq!(c.fill(at(7, 0), false).unwrap().addr, at(0, 0));
+    }
+
+    /// Until a line is invalidated, a fill takes a set whose last way is valid as full; with
+    /// the shortcut off (as after an invalidation) the search for an invalid way gives the same
+    /// victims, counts and contents.
+    #[test]
+    fn full_set_shortcut_matches_the_search() {
+        use rand::{Rng, SeedableRng};
+        use rand_xoshiro::Xoshiro256PlusPlus;
+        for ways in [1, 2, 4, 8, 16] {
+            for policy in [PolicyKind::Lru, PolicyKind::Plru, PolicyKind::Random] {
+                let mut fast = Cache::new(
+                    &CacheConfig {
+                        size_kib: 4,
+                        ways,
+                        latency: 1,
+                        policy,
+                    },
+                    3,
+                );
+                let mut searched = fast.clone();
+                searched.invalidated = true;
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(ways as u64);
+                for step in 0..5_000 {
+                    let a = at(rng.next_u64() % 200, 0);
+                    let write = rng.next_u64() % 3 == 0;
+                    if rng.next_u64() % 2 == 0 {
+                        assert_eq!(fast.access(a, write), searched.access(a, write));
+                    } else {
+                        assert_eq!(fast.fill(a, write), searched.fill(a, write), "step {step}");
+                    }
+                }
+                assert_eq!(fast.stats(), searched.stats());
+                assert_eq!(fast.tags, searched.tags);
+                assert_eq!(fast.dirty, searched.dirty);
+            }
+        }
     }
 
     /// The unrolled searches of 4, 8 and 16 ways find what a plain scan finds.

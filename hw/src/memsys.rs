@@ -559,11 +559,7 @@ impl MemorySystem {
         absent: bool,
     ) -> Option<PhysAddr> {
         *installs += 1;
-        let victim = if absent {
-            cache.fill_absent(addr, dirty)
-        } else {
-            cache.fill(addr, dirty)
-        };
+        let victim = cache.fill_known(addr, dirty, absent);
         victim.filter(|v| v.dirty).map(|v| v.addr)
     }
 

@@ -110,6 +110,8 @@ pub struct Replacement {
     kind: PolicyKind,
     sets: usize,
     ways: usize,
+    /// Where the oldest way sits in a set's [`RecencyOrder`] (used by the order states only).
+    shape: OrderShape,
     state: State,
 }
 
@@ -152,6 +154,7 @@ impl Replacement {
             kind,
             sets,
             ways,
+            shape: OrderShape::new(ways),
             state,
         }
     }
@@ -182,6 +185,7 @@ impl Replacement {
     }
 
     /// [`Replacement::on_hit`] for every state but an LRU order.
+    #[inline(never)] // keeps the order fast path small enough to inline at callers
     fn on_hit_other(&mut self, set: usize, way: usize) {
         match &mut self.state {
             State::LruOrder(orders) => orders[set].touch(way),
@@ -218,6 +222,7 @@ impl Replacement {
     }
 
     /// [`Replacement::on_fill`] for every state but an order.
+    #[inline(never)] // keeps the order fast path small enough to inline at callers
     fn on_fill_other(&mut self, set: usize, way: usize) {
         match &mut self.state {
             State::LruOrder(orders) | State::FifoOrder(orders) => orders[set].touch(way),
@@ -290,8 +295,14 @@ impl Replacement {
     pub fn victim_then_fill(&mut self, set: usize) -> usize {
         if let State::LruOrder(orders) | State::FifoOrder(orders) = &mut self.state {
             // The oldest way becomes the most recent: the order rotates by one rank.
-            return orders[set].rotate_oldest(self.ways);
+            return orders[set].rotate_oldest(self.shape);
         }
+        self.victim_then_fill_other(set)
+    }
+
+    /// [`Replacement::victim_then_fill`] for every state but an order.
+    #[inline(never)] // keeps the order fast path small enough to inline at callers
+    fn victim_then_fill_other(&mut self, set: usize) -> usize {
         let w = self.victim_of_full(set);
         self.on_fill(set, w);
         w
@@ -346,14 +357,34 @@ impl RecencyOrder {
         (self.0 >> (4 * (ways - 1)) & 0xf) as usize
     }
 
-    /// Touch the oldest way of a set of `ways` ways (what `touch(oldest(ways))` does: every
-    /// other way moves down one rank) and return it.
+    /// Touch the oldest way of a set of `shape` (what `touch(oldest(ways))` does: every other
+    /// way moves down one rank) and return it.
     #[inline]
-    fn rotate_oldest(&mut self, ways: usize) -> usize {
-        let oldest = self.oldest(ways);
-        let ranks = u64::MAX.checked_shr(64 - 4 * ways as u32).unwrap_or(0);
-        self.0 = (self.0 << 4 & ranks) | oldest as u64;
-        oldest
+    fn rotate_oldest(&mut self, shape: OrderShape) -> usize {
+        let oldest = self.0 >> shape.oldest_shift & 0xf;
+        self.0 = (self.0 << 4 & shape.ranks) | oldest;
+        oldest as usize
+    }
+}
+
+/// Where a set of `ways` ways keeps its ranks in a [`RecencyOrder`], worked out once per
+/// structure rather than on every fill.
+#[derive(Clone, Copy, Debug)]
+struct OrderShape {
+    /// `4 * (ways - 1)`: the bit position of the last (oldest) rank.
+    oldest_shift: u32,
+    /// Ones over the nibbles of ranks `0..ways`.
+    ranks: u64,
+}
+
+impl OrderShape {
+    /// The shape of a set of `ways` ways (for more than [`RecencyOrder::MAX_WAYS`], unused).
+    fn new(ways: usize) -> OrderShape {
+        let ways = ways.clamp(1, RecencyOrder::MAX_WAYS) as u32;
+        OrderShape {
+            oldest_shift: 4 * (ways - 1),
+            ranks: u64::MAX >> (64 - 4 * ways),
+        }
     }
 }
 
@@ -519,6 +550,7 @@ mod tests {
             kind,
             sets,
             ways,
+            shape: OrderShape::new(ways),
             state: State::Stamps {
                 stamps: vec![0; sets * ways],
                 clock: 0,
