@@ -271,6 +271,11 @@ pub struct MemorySystem {
     pending: InFlight,
     /// Installs into any cache level so far (see `Pending::installs`).
     installs: u64,
+    /// The core's last L1 miss on its fast path: the line, whether it was the L1I, and
+    /// `installs` at the time. If the core's request for that line is accepted with `installs`
+    /// unchanged, nothing was installed since and the line is still absent from that L1, as if
+    /// this memory system had looked it up itself (see `accept`).
+    last_l1_miss: (u64, bool, u64),
     /// Requests refused by a full DRAM queue, retried each cycle in order.
     blocked: Vec<(DramRequest, Cycle, Option<Pending>)>,
     next_dram_id: u64,
@@ -302,6 +307,7 @@ impl MemorySystem {
             dram: Dram::new(dram, core_freq_ghz)?,
             pending: InFlight::default(),
             installs: 0,
+            last_l1_miss: (u64::MAX, false, u64::MAX),
             blocked: Vec::new(),
             next_dram_id: 0,
             stats: MemStats::default(),
@@ -322,6 +328,7 @@ impl MemorySystem {
         if l1.access(addr, write) {
             Some(l1.latency())
         } else {
+            self.last_l1_miss = (addr.line(), fetch, self.installs);
             None
         }
     }
@@ -427,8 +434,16 @@ impl MemorySystem {
             fill_l1 = fill_l1.or(Some(L1::Data));
         }
         // Lines this lookup found missing stay missing until installed: the installs below put
-        // each missing level's line in, and the victims they displace are other lines.
-        let l1_looked_up = req.from == Requester::Walker;
+        // each missing level's line in, and the victims they displace are other lines. A core
+        // request's L1 miss counts as a lookup here if it was the core's last fast-path miss
+        // and nothing was installed since (the line cannot have entered the L1 meanwhile).
+        let l1_looked_up = req.from == Requester::Walker
+            || self.last_l1_miss
+                == (
+                    req.addr.line(),
+                    req.from == Requester::CoreFetch,
+                    self.installs,
+                );
         t += self.l2.latency();
         if self.l2.access(req.addr, req.write) {
             self.install_l1(fill_l1, req.addr, req.write, l1_looked_up);
@@ -682,6 +697,7 @@ impl crate::probe::Probed for MemorySystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::CacheStats;
     use crate::replacement::PolicyKind;
     use rand::{Rng, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
@@ -776,5 +792,65 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Core requests whose L1 miss is taken as a lookup (`last_l1_miss`) end in the same
+    /// statistics, contents and answers as when the L1 is looked up again at every install.
+    #[test]
+    fn core_l1_miss_record_matches_looking_up_again() {
+        let run = |forget_misses: bool| {
+            let cfg = small_caches(PolicyKind::Lru);
+            let mut mem = MemorySystem::new(&cfg, true, &DramConfig::default(), 3.0, 4).unwrap();
+            let mut ports = MemPorts::new(256);
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+            let mut answers = Vec::new();
+            for id in 0..3_000u64 {
+                let now = Cycle(id * 3);
+                let addr = PhysAddr(rng.next_u64() % 256 * 64);
+                let write = rng.next_u64() % 3 == 0;
+                let (fetch, walker) = match rng.next_u64() % 8 {
+                    0 => (true, false),
+                    1 => (false, true),
+                    _ => (false, false),
+                };
+                let from = if walker {
+                    Requester::Walker
+                } else if fetch {
+                    Requester::CoreFetch
+                } else {
+                    Requester::CoreData
+                };
+                if walker || mem.fast_access(addr, write && !fetch, fetch).is_none() {
+                    if forget_misses {
+                        mem.last_l1_miss = (u64::MAX, false, u64::MAX);
+                    }
+                    let req = MemReq {
+                        id,
+                        addr,
+                        write: write && !fetch,
+                        from,
+                        needs_response: true,
+                    };
+                    ports.req.try_send(Cycle(now.0 + 1), req).unwrap();
+                }
+                for t in 1..=3 {
+                    mem.tick(Cycle(now.0 + t), &mut ports);
+                }
+                while let Some(r) = ports.core_resp.recv(Cycle(u64::MAX)) {
+                    answers.push(r);
+                }
+                while let Some(r) = ports.walker_resp.recv(Cycle(u64::MAX)) {
+                    answers.push(r);
+                }
+            }
+            let caches: Vec<CacheStats> = ["l1i", "l1d", "l2", "llc"]
+                .iter()
+                .map(|n| mem.cache(n).unwrap().stats().clone())
+                .collect();
+            (caches, mem.stats().clone(), answers)
+        };
+        let (fast, general) = (run(false), run(true));
+        assert!(fast.0[1].fills > 500 && fast.1.dram_writebacks > 0);
+        assert_eq!(fast, general);
     }
 }
