@@ -116,12 +116,30 @@ impl Sub for CacheStats {
     }
 }
 
-/// Tag flag: the slot holds a line.
+/// Tag flag: the slot holds a line. An invalid slot holds 0, which no lookup matches.
 const VALID: u64 = 1 << 63;
-/// Tag flag: the line was written since it was filled.
-const DIRTY: u64 = 1 << 62;
 /// The line number within a tag word (line numbers of 64-bit addresses fit in 58 bits).
 const LINE_MASK: u64 = (1 << 58) - 1;
+
+/// The way of `set` (one set's tag words) whose word is `want`, if any.
+///
+/// The common associativities get a fully unrolled search (one compare and branch per way, no
+/// loop counter); others a plain scan. Both return the lowest matching way (a line is in at most
+/// one way, so there is only one).
+#[inline(always)]
+fn way_of(set: &[u64], want: u64) -> Option<usize> {
+    #[inline(always)]
+    fn unrolled<const N: usize>(set: &[u64], want: u64) -> Option<usize> {
+        let set: &[u64; N] = set.try_into().expect("set of N ways");
+        set.iter().position(|&t| t == want)
+    }
+    match set.len() {
+        4 => unrolled::<4>(set, want),
+        8 => unrolled::<8>(set, want),
+        16 => unrolled::<16>(set, want),
+        _ => set.iter().position(|&t| t == want),
+    }
+}
 
 /// A data cache level (see the module documentation).
 #[derive(Clone, Debug)]
@@ -129,11 +147,18 @@ pub struct Cache {
     sets: usize,
     ways: usize,
     set_mask: u64,
-    /// Per slot (`set * ways + way`): the line number with [`VALID`] and [`DIRTY`] flags in
-    /// its top bits, so a set's lookup reads one contiguous run of words.
+    /// Per slot (`set * ways + way`): the line number with the [`VALID`] flag, or 0 when the
+    /// slot is empty, so a set's lookup compares one contiguous run of words against one value.
     tags: Vec<u64>,
+    /// Per slot: the line was written since it was filled (kept apart from `tags` so that a
+    /// lookup need not mask it out).
+    dirty: Vec<bool>,
     /// Slots holding a line: once every slot does, a fill need not look for an invalid way.
     valid_lines: usize,
+    /// A line was invalidated at some point. Until then every set's valid ways are a prefix
+    /// `0..k` (a fill takes the lowest invalid way, or replaces a valid one), so a set whose
+    /// last way is valid is full and a fill need not search it for an invalid way.
+    invalidated: bool,
     repl: Replacement,
     latency: Cycles,
     stats: CacheStats,
@@ -154,29 +179,40 @@ impl Cache {
             ways: cfg.ways,
             set_mask: sets as u64 - 1,
             tags: vec![0; n],
+            dirty: vec![false; n],
             valid_lines: 0,
+            invalidated: false,
             repl: Replacement::new(cfg.policy, sets, cfg.ways, seed),
             latency: Cycles(cfg.latency),
             stats: CacheStats::default(),
         }
     }
 
-    /// (set, way) of the line holding `addr`, if present.
+    /// The set of `addr`.
     #[inline]
-    fn find(&self, addr: PhysAddr) -> (usize, Option<usize>) {
-        let line = addr.line();
-        let set = (line & self.set_mask) as usize;
+    fn set_of(&self, addr: PhysAddr) -> usize {
+        (addr.line() & self.set_mask) as usize
+    }
+
+    /// The way of `set` holding `addr`'s line, if present. Always inlined: the result then
+    /// stays in registers, and the lookup is most of the cost of an access.
+    #[inline(always)]
+    fn way_in(&self, set: usize, addr: PhysAddr) -> Option<usize> {
         let base = set * self.ways;
-        let want = line | VALID;
-        let way = self.tags[base..base + self.ways]
-            .iter()
-            .position(|&t| t & !DIRTY == want);
-        (set, way)
+        way_of(&self.tags[base..base + self.ways], addr.line() | VALID)
+    }
+
+    /// (set, way) of the line holding `addr`, if present.
+    #[inline(always)]
+    fn find(&self, addr: PhysAddr) -> (usize, Option<usize>) {
+        let set = self.set_of(addr);
+        (set, self.way_in(set, addr))
     }
 
     /// Look up the line holding `addr`: counts an access and a hit or a miss. A hit updates
     /// replacement state and, if `write`, marks the line dirty. Returns whether it hit.
-    #[inline]
+    /// Always inlined into its few callers (the core's L1 path, the memory system's lookups).
+    #[inline(always)]
     pub fn access(&mut self, addr: PhysAddr, write: bool) -> bool {
         self.stats.accesses += 1;
         match self.find(addr) {
@@ -184,7 +220,7 @@ impl Cache {
                 self.stats.hits += 1;
                 self.repl.on_hit(set, w);
                 if write {
-                    self.tags[set * self.ways + w] |= DIRTY;
+                    self.dirty[set * self.ways + w] = true;
                 }
                 true
             }
@@ -203,18 +239,40 @@ impl Cache {
     /// Whether the line holding `addr` is present and dirty. Counts nothing.
     pub fn is_dirty(&self, addr: PhysAddr) -> bool {
         match self.find(addr) {
-            (set, Some(w)) => self.tags[set * self.ways + w] & DIRTY != 0,
+            (set, Some(w)) => self.dirty[set * self.ways + w],
             _ => false,
         }
     }
 
     /// Install the line holding `addr` (see the module docs): returns the displaced valid line,
     /// whose writeback is counted if it is dirty. A line already present only ORs in `dirty`.
+    #[inline]
     pub fn fill(&mut self, addr: PhysAddr, dirty: bool) -> Option<Victim> {
-        let (set, found) = self.find(addr);
-        if let Some(w) = found {
+        self.fill_known(addr, dirty, false)
+    }
+
+    /// [`Cache::fill`] of a line the caller knows is absent (it missed here, and nothing was
+    /// installed since): the same, without looking the line up again.
+    #[inline]
+    pub fn fill_absent(&mut self, addr: PhysAddr, dirty: bool) -> Option<Victim> {
+        self.fill_known(addr, dirty, true)
+    }
+
+    /// [`Cache::fill_absent`] if `known_absent`, else [`Cache::fill`], with a single copy of
+    /// the install code for callers that decide at run time.
+    #[inline(always)]
+    pub fn fill_known(
+        &mut self,
+        addr: PhysAddr,
+        dirty: bool,
+        known_absent: bool,
+    ) -> Option<Victim> {
+        let set = self.set_of(addr);
+        if known_absent {
+            debug_assert!(!self.contains(addr), "fill_absent of a present line");
+        } else if let Some(w) = self.way_in(set, addr) {
             if dirty {
-                self.tags[set * self.ways + w] |= DIRTY;
+                self.dirty[set * self.ways + w] = true;
             }
             self.repl.on_hit(set, w);
             return None;
@@ -222,27 +280,20 @@ impl Cache {
         self.insert(set, addr, dirty)
     }
 
-    /// [`Cache::fill`] of a line the caller knows is absent (it missed here, and nothing was
-    /// installed since): the same, without looking the line up again.
-    #[inline]
-    pub fn fill_absent(&mut self, addr: PhysAddr, dirty: bool) -> Option<Victim> {
-        debug_assert!(!self.contains(addr), "fill_absent of a present line");
-        let set = (addr.line() & self.set_mask) as usize;
-        self.insert(set, addr, dirty)
-    }
-
     /// Put the absent line holding `addr` into `set`: an invalid way if any, else the policy's
     /// victim, which is returned.
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, set: usize, addr: PhysAddr, dirty: bool) -> Option<Victim> {
         let base = set * self.ways;
         self.stats.fills += 1;
-        let free = if self.valid_lines < self.tags.len() {
-            self.tags[base..base + self.ways]
-                .iter()
-                .position(|&t| t & VALID == 0)
-        } else {
+        let set_tags = &self.tags[base..base + self.ways];
+        // Empty slots hold 0, which no valid tag equals.
+        let free = if self.valid_lines == self.tags.len()
+            || !self.invalidated && set_tags[self.ways - 1] != 0
+        {
             None
+        } else {
+            way_of(set_tags, 0)
         };
         let w = match free {
             Some(w) => {
@@ -252,9 +303,9 @@ impl Cache {
             None => self.repl.victim_then_fill(set),
         };
         let i = base + w;
-        let old = self.tags[i];
-        let victim = if old & VALID != 0 {
-            let was_dirty = old & DIRTY != 0;
+        let old = std::mem::replace(&mut self.tags[i], addr.line() | VALID);
+        let was_dirty = std::mem::replace(&mut self.dirty[i], dirty);
+        if old & VALID != 0 {
             if was_dirty {
                 self.stats.writebacks += 1;
             }
@@ -265,9 +316,7 @@ impl Cache {
         } else {
             self.valid_lines += 1;
             None
-        };
-        self.tags[i] = addr.line() | VALID | if dirty { DIRTY } else { 0 };
-        victim
+        }
     }
 
     /// Drop the line holding `addr`; `Some(dirty)` if it was present. Counts nothing.
@@ -275,8 +324,9 @@ impl Cache {
         let (set, w) = self.find(addr);
         let w = w?;
         let i = set * self.ways + w;
-        let was_dirty = self.tags[i] & DIRTY != 0;
+        let was_dirty = std::mem::replace(&mut self.dirty[i], false);
         self.tags[i] = 0;
+        self.invalidated = true;
         self.valid_lines -= 1;
         self.repl.on_invalidate(set, w);
         Some(was_dirty)
@@ -425,6 +475,56 @@ mod tests {
             assert_eq!(c.fill(at(l * 1000, 0), false), None);
         }
         assert_eq!(c.fill(at(7, 0), false).unwrap().addr, at(0, 0));
+    }
+
+    /// Until a line is invalidated, a fill takes a set whose last way is valid as full; with
+    /// the shortcut off (as after an invalidation) the search for an invalid way gives the same
+    /// victims, counts and contents.
+    #[test]
+    fn full_set_shortcut_matches_the_search() {
+        use rand::{Rng, SeedableRng};
+        use rand_xoshiro::Xoshiro256PlusPlus;
+        for ways in [1, 2, 4, 8, 16] {
+            for policy in [PolicyKind::Lru, PolicyKind::Plru, PolicyKind::Random] {
+                let mut fast = Cache::new(
+                    &CacheConfig {
+                        size_kib: 4,
+                        ways,
+                        latency: 1,
+                        policy,
+                    },
+                    3,
+                );
+                let mut searched = fast.clone();
+                searched.invalidated = true;
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(ways as u64);
+                for step in 0..5_000 {
+                    let a = at(rng.next_u64() % 200, 0);
+                    let write = rng.next_u64() % 3 == 0;
+                    if rng.next_u64() % 2 == 0 {
+                        assert_eq!(fast.access(a, write), searched.access(a, write));
+                    } else {
+                        assert_eq!(fast.fill(a, write), searched.fill(a, write), "step {step}");
+                    }
+                }
+                assert_eq!(fast.stats(), searched.stats());
+                assert_eq!(fast.tags, searched.tags);
+                assert_eq!(fast.dirty, searched.dirty);
+            }
+        }
+    }
+
+    /// The unrolled searches of 4, 8 and 16 ways find what a plain scan finds.
+    #[test]
+    fn unrolled_way_search_matches_a_scan() {
+        for ways in 1..=20 {
+            let mut set: Vec<u64> = (0..ways as u64).map(|w| (100 + w) | VALID).collect();
+            set[ways / 2] = 0; // one invalid way
+            for want in (98..100 + ways as u64 + 2).map(|l| l | VALID).chain([0]) {
+                let scan = set.iter().position(|&t| t == want);
+                assert_eq!(way_of(&set, want), scan, "{ways} ways, want {want:#x}");
+            }
+        }
     }
 
     #[test]

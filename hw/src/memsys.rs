@@ -217,18 +217,17 @@ pub struct MemStats {
     pub dram_writebacks: u64,
 }
 
+/// The L1 a request's line is installed in on its way back.
 #[derive(Clone, Copy, Debug)]
-enum Level {
-    L1I,
-    L1D,
-    L2,
-    Llc,
+enum L1 {
+    Inst,
+    Data,
 }
 
 struct Pending {
     req: MemReq,
     /// Levels that missed and get the line installed when DRAM answers.
-    fill_l1: Option<Level>,
+    fill_l1: Option<L1>,
     fill_l2: bool,
     fill_llc: bool,
     /// `fill_l1` missed in this memory system's own lookup (a walk), not on the core's path.
@@ -272,6 +271,11 @@ pub struct MemorySystem {
     pending: InFlight,
     /// Installs into any cache level so far (see `Pending::installs`).
     installs: u64,
+    /// The core's last L1 miss on its fast path: the line, whether it was the L1I, and
+    /// `installs` at the time. If the core's request for that line is accepted with `installs`
+    /// unchanged, nothing was installed since and the line is still absent from that L1, as if
+    /// this memory system had looked it up itself (see `accept`).
+    last_l1_miss: (u64, bool, u64),
     /// Requests refused by a full DRAM queue, retried each cycle in order.
     blocked: Vec<(DramRequest, Cycle, Option<Pending>)>,
     next_dram_id: u64,
@@ -303,6 +307,7 @@ impl MemorySystem {
             dram: Dram::new(dram, core_freq_ghz)?,
             pending: InFlight::default(),
             installs: 0,
+            last_l1_miss: (u64::MAX, false, u64::MAX),
             blocked: Vec::new(),
             next_dram_id: 0,
             stats: MemStats::default(),
@@ -323,6 +328,7 @@ impl MemorySystem {
         if l1.access(addr, write) {
             Some(l1.latency())
         } else {
+            self.last_l1_miss = (addr.line(), fetch, self.installs);
             None
         }
     }
@@ -421,25 +427,33 @@ impl MemorySystem {
                 self.respond(t, req, ServedBy::L1, ports);
                 return;
             }
-            fill_l1 = Some(Level::L1D);
+            fill_l1 = Some(L1::Data);
         } else if req.from == Requester::CoreFetch {
-            fill_l1 = Some(Level::L1I);
+            fill_l1 = Some(L1::Inst);
         } else {
-            fill_l1 = fill_l1.or(Some(Level::L1D));
+            fill_l1 = fill_l1.or(Some(L1::Data));
         }
         // Lines this lookup found missing stay missing until installed: the installs below put
-        // each missing level's line in, and the victims they displace are other lines.
-        let l1_looked_up = req.from == Requester::Walker;
+        // each missing level's line in, and the victims they displace are other lines. A core
+        // request's L1 miss counts as a lookup here if it was the core's last fast-path miss
+        // and nothing was installed since (the line cannot have entered the L1 meanwhile).
+        let l1_looked_up = req.from == Requester::Walker
+            || self.last_l1_miss
+                == (
+                    req.addr.line(),
+                    req.from == Requester::CoreFetch,
+                    self.installs,
+                );
         t += self.l2.latency();
         if self.l2.access(req.addr, req.write) {
-            self.install(fill_l1, req.addr, req.write, l1_looked_up);
+            self.install_l1(fill_l1, req.addr, req.write, l1_looked_up);
             self.respond(t, req, ServedBy::L2, ports);
             return;
         }
         t += self.llc.latency();
         if self.llc.access(req.addr, req.write) {
-            self.install(Some(Level::L2), req.addr, false, true);
-            self.install(fill_l1, req.addr, req.write, l1_looked_up);
+            self.install_l2(req.addr, false, true);
+            self.install_l1(fill_l1, req.addr, req.write, l1_looked_up);
             self.respond(t, req, ServedBy::Llc, ports);
             return;
         }
@@ -494,13 +508,13 @@ impl MemorySystem {
         // missed (and the installs below displace only other lines).
         let absent = self.installs == p.installs;
         if p.fill_llc {
-            self.install(Some(Level::Llc), p.req.addr, false, absent);
+            self.install_llc(p.req.addr, false, absent);
         }
         if p.fill_l2 {
-            self.install(Some(Level::L2), p.req.addr, false, absent);
+            self.install_l2(p.req.addr, false, absent);
         }
         let l1_absent = absent && p.l1_looked_up;
-        self.install(p.fill_l1, p.req.addr, p.req.write, l1_absent);
+        self.install_l1(p.fill_l1, p.req.addr, p.req.write, l1_absent);
         self.respond(
             c.done.max(Cycle(now.0 + 1)),
             p.req,
@@ -535,43 +549,79 @@ impl MemorySystem {
         }
     }
 
-    /// Install a line in `level`, writing a dirty victim back to the level below. `absent`:
-    /// the caller knows the line is not in `level` (it missed there and nothing was installed
-    /// since), so the cache need not look it up again.
-    fn install(&mut self, level: Option<Level>, addr: PhysAddr, dirty: bool, absent: bool) {
-        let Some(level) = level else { return };
-        self.installs += 1;
-        let cache = match level {
-            Level::L1I => &mut self.l1i,
-            Level::L1D => &mut self.l1d,
-            Level::L2 => &mut self.l2,
-            Level::Llc => &mut self.llc,
-        };
-        // The L1I holds no dirty lines.
-        let dirty = dirty && !matches!(level, Level::L1I);
-        let victim = if absent {
-            cache.fill_absent(addr, dirty)
-        } else {
-            cache.fill(addr, dirty)
-        };
-        if let Some(v) = victim.filter(|v| v.dirty) {
-            match level {
-                Level::L1I | Level::L1D => self.install(Some(Level::L2), v.addr, true, false),
-                Level::L2 => self.install(Some(Level::Llc), v.addr, true, false),
-                Level::Llc => {
-                    self.stats.dram_writebacks += 1;
-                    let id = self.next_dram_id;
-                    self.next_dram_id += 1;
-                    let w = DramRequest {
-                        id,
-                        addr: v.addr,
-                        write: true,
-                    };
-                    let arrival = Cycle(self.last_tick.0 + 1);
-                    self.send_to_dram(w, arrival, None);
-                }
-            }
+    // Installing a line in a level writes a dirty victim back to the level below (from the LLC,
+    // to DRAM). `absent`: the caller knows the line is not in that level (it missed there and
+    // nothing was installed since), so the cache need not look it up again.
+
+    /// Install a line in the L1 `l1`, if any.
+    #[inline]
+    fn install_l1(&mut self, l1: Option<L1>, addr: PhysAddr, dirty: bool, absent: bool) {
+        match l1 {
+            None => {}
+            Some(L1::Inst) => self.install_l1i(addr, absent),
+            Some(L1::Data) => self.install_l1d(addr, dirty, absent),
         }
+    }
+
+    /// [`Cache::fill`], or [`Cache::fill_absent`] when the caller knows the line is absent;
+    /// counts the install and returns the address of a dirty victim (a clean one is dropped).
+    #[inline(always)]
+    fn fill_level(
+        installs: &mut u64,
+        cache: &mut Cache,
+        addr: PhysAddr,
+        dirty: bool,
+        absent: bool,
+    ) -> Option<PhysAddr> {
+        *installs += 1;
+        let victim = cache.fill_known(addr, dirty, absent);
+        victim.filter(|v| v.dirty).map(|v| v.addr)
+    }
+
+    /// Install a line in the L1I, which holds no dirty lines.
+    #[inline]
+    fn install_l1i(&mut self, addr: PhysAddr, absent: bool) {
+        if let Some(v) = Self::fill_level(&mut self.installs, &mut self.l1i, addr, false, absent) {
+            self.install_l2(v, true, false);
+        }
+    }
+
+    /// Install a line in the L1D: a dirty victim goes to the L2.
+    #[inline]
+    fn install_l1d(&mut self, addr: PhysAddr, dirty: bool, absent: bool) {
+        if let Some(v) = Self::fill_level(&mut self.installs, &mut self.l1d, addr, dirty, absent) {
+            self.install_l2(v, true, false);
+        }
+    }
+
+    /// Install a line in the L2: a dirty victim goes to the LLC.
+    #[inline]
+    fn install_l2(&mut self, addr: PhysAddr, dirty: bool, absent: bool) {
+        if let Some(v) = Self::fill_level(&mut self.installs, &mut self.l2, addr, dirty, absent) {
+            self.install_llc(v, true, false);
+        }
+    }
+
+    /// Install a line in the LLC: a dirty victim is written to DRAM.
+    #[inline]
+    fn install_llc(&mut self, addr: PhysAddr, dirty: bool, absent: bool) {
+        if let Some(v) = Self::fill_level(&mut self.installs, &mut self.llc, addr, dirty, absent) {
+            self.write_back(v);
+        }
+    }
+
+    /// Send the dirty line at `addr`, evicted from the LLC, to DRAM as a posted write.
+    fn write_back(&mut self, addr: PhysAddr) {
+        self.stats.dram_writebacks += 1;
+        let id = self.next_dram_id;
+        self.next_dram_id += 1;
+        let w = DramRequest {
+            id,
+            addr,
+            write: true,
+        };
+        let arrival = Cycle(self.last_tick.0 + 1);
+        self.send_to_dram(w, arrival, None);
     }
 
     /// Bring time-derived statistics (DRAM refreshes) up to cycle `now`, the end of a run.
@@ -641,5 +691,166 @@ impl crate::probe::Probed for MemorySystem {
         out.push(self.dram.stats().writes);
         // The open row, or all ones when the bank is precharged.
         self.dram.push_bank_rows_at(at, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CacheStats;
+    use crate::replacement::PolicyKind;
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// Small caches, so that fills evict often: 1 KiB 4-way L1s, 2 KiB 8-way L2, 4 KiB 16-way
+    /// LLC, under `policy`.
+    fn small_caches(policy: PolicyKind) -> CachesConfig {
+        let c = |size_kib, ways| CacheConfig {
+            size_kib,
+            ways,
+            latency: 1,
+            policy,
+        };
+        CachesConfig {
+            enabled: true,
+            l1i: c(1, 4),
+            l1d: c(1, 4),
+            l2: c(2, 8),
+            llc: c(4, 16),
+        }
+    }
+
+    /// The general install cascade the specialised `install_*` functions replace: fill `level`
+    /// (always looking the line up), and install a dirty victim one level down, recursively;
+    /// returns the lines written to DRAM.
+    fn install_reference(
+        caches: &mut [Cache; 4],
+        level: usize,
+        addr: PhysAddr,
+        dirty: bool,
+    ) -> u64 {
+        // 0 = L1I, 1 = L1D, 2 = L2, 3 = LLC.
+        let dirty = dirty && level != 0;
+        match caches[level].fill(addr, dirty).filter(|v| v.dirty) {
+            None => 0,
+            Some(v) if level == 3 => {
+                let _ = v;
+                1
+            }
+            Some(v) => install_reference(caches, level.max(1) + 1, v.addr, true),
+        }
+    }
+
+    #[test]
+    fn specialised_installs_match_the_general_cascade() {
+        for policy in [
+            PolicyKind::Lru,
+            PolicyKind::Plru,
+            PolicyKind::Fifo,
+            PolicyKind::Random,
+        ] {
+            let cfg = small_caches(policy);
+            let mut mem = MemorySystem::new(&cfg, true, &DramConfig::default(), 3.0, 9).unwrap();
+            let mut reference = [
+                Cache::new(&cfg.l1i, 9 ^ 0x11),
+                Cache::new(&cfg.l1d, 9 ^ 0x12),
+                Cache::new(&cfg.l2, 9 ^ 0x13),
+                Cache::new(&cfg.llc, 9 ^ 0x14),
+            ];
+            let mut writebacks = 0;
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(policy as u64);
+            let lines = 512; // 8x the LLC's capacity
+            for step in 0..20_000 {
+                let addr = PhysAddr(rng.next_u64() % lines * 64 + rng.next_u64() % 64);
+                let dirty = rng.next_u64() % 5 < 2;
+                let level = (rng.next_u64() % 4) as usize;
+                // Claim absence only when it holds, as the callers do.
+                let absent = !reference[level].contains(addr) && rng.next_u64() % 2 == 0;
+                match level {
+                    0 => mem.install_l1(Some(L1::Inst), addr, dirty, absent),
+                    1 => mem.install_l1(Some(L1::Data), addr, dirty, absent),
+                    2 => mem.install_l2(addr, dirty, absent),
+                    _ => mem.install_llc(addr, dirty, absent),
+                }
+                writebacks += install_reference(&mut reference, level, addr, dirty);
+                assert_eq!(
+                    mem.stats.dram_writebacks, writebacks,
+                    "{policy:?} step {step}"
+                );
+                for (name, r) in ["l1i", "l1d", "l2", "llc"].into_iter().zip(&reference) {
+                    let c = mem.cache(name).unwrap();
+                    assert_eq!(c.stats(), r.stats(), "{policy:?} {name} step {step}");
+                }
+            }
+            assert!(writebacks > 100, "{policy:?}: the cascade reaches DRAM");
+            for (name, r) in ["l1i", "l1d", "l2", "llc"].into_iter().zip(&reference) {
+                let c = mem.cache(name).unwrap();
+                for line in 0..lines {
+                    let a = PhysAddr(line * 64);
+                    assert_eq!(c.contains(a), r.contains(a), "{policy:?} {name} {line}");
+                    assert_eq!(c.is_dirty(a), r.is_dirty(a), "{policy:?} {name} {line}");
+                }
+            }
+        }
+    }
+
+    /// Core requests whose L1 miss is taken as a lookup (`last_l1_miss`) end in the same
+    /// statistics, contents and answers as when the L1 is looked up again at every install.
+    #[test]
+    fn core_l1_miss_record_matches_looking_up_again() {
+        let run = |forget_misses: bool| {
+            let cfg = small_caches(PolicyKind::Lru);
+            let mut mem = MemorySystem::new(&cfg, true, &DramConfig::default(), 3.0, 4).unwrap();
+            let mut ports = MemPorts::new(256);
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+            let mut answers = Vec::new();
+            for id in 0..3_000u64 {
+                let now = Cycle(id * 3);
+                let addr = PhysAddr(rng.next_u64() % 256 * 64);
+                let write = rng.next_u64() % 3 == 0;
+                let (fetch, walker) = match rng.next_u64() % 8 {
+                    0 => (true, false),
+                    1 => (false, true),
+                    _ => (false, false),
+                };
+                let from = if walker {
+                    Requester::Walker
+                } else if fetch {
+                    Requester::CoreFetch
+                } else {
+                    Requester::CoreData
+                };
+                if walker || mem.fast_access(addr, write && !fetch, fetch).is_none() {
+                    if forget_misses {
+                        mem.last_l1_miss = (u64::MAX, false, u64::MAX);
+                    }
+                    let req = MemReq {
+                        id,
+                        addr,
+                        write: write && !fetch,
+                        from,
+                        needs_response: true,
+                    };
+                    ports.req.try_send(Cycle(now.0 + 1), req).unwrap();
+                }
+                for t in 1..=3 {
+                    mem.tick(Cycle(now.0 + t), &mut ports);
+                }
+                while let Some(r) = ports.core_resp.recv(Cycle(u64::MAX)) {
+                    answers.push(r);
+                }
+                while let Some(r) = ports.walker_resp.recv(Cycle(u64::MAX)) {
+                    answers.push(r);
+                }
+            }
+            let caches: Vec<CacheStats> = ["l1i", "l1d", "l2", "llc"]
+                .iter()
+                .map(|n| mem.cache(n).unwrap().stats().clone())
+                .collect();
+            (caches, mem.stats().clone(), answers)
+        };
+        let (fast, general) = (run(false), run(true));
+        assert!(fast.0[1].fills > 500 && fast.1.dram_writebacks > 0);
+        assert_eq!(fast, general);
     }
 }

@@ -78,12 +78,11 @@ impl PolicyKind {
 /// The policy-specific state of all sets.
 #[derive(Clone, Debug)]
 enum State {
-    /// LRU and FIFO with at most [`RecencyOrder::MAX_WAYS`] ways: one order per set.
-    Order {
-        orders: Vec<RecencyOrder>,
-        /// FIFO ignores hits.
-        fifo: bool,
-    },
+    /// LRU with at most [`RecencyOrder::MAX_WAYS`] ways: one order per set.
+    LruOrder(Vec<RecencyOrder>),
+    /// FIFO with at most [`RecencyOrder::MAX_WAYS`] ways: one order per set, which hits leave
+    /// alone.
+    FifoOrder(Vec<RecencyOrder>),
     /// LRU and FIFO: a stamp per way (index `set * ways + way`) and the last stamp handed out.
     Stamps {
         stamps: Vec<u64>,
@@ -111,6 +110,8 @@ pub struct Replacement {
     kind: PolicyKind,
     sets: usize,
     ways: usize,
+    /// Where the oldest way sits in a set's [`RecencyOrder`] (used by the order states only).
+    shape: OrderShape,
     state: State,
 }
 
@@ -124,10 +125,12 @@ impl Replacement {
             "Replacement::new: sets and ways must be > 0"
         );
         let state = match kind {
-            PolicyKind::Lru | PolicyKind::Fifo if ways <= RecencyOrder::MAX_WAYS => State::Order {
-                orders: vec![RecencyOrder::new(ways); sets],
-                fifo: kind == PolicyKind::Fifo,
-            },
+            PolicyKind::Lru if ways <= RecencyOrder::MAX_WAYS => {
+                State::LruOrder(vec![RecencyOrder::new(ways); sets])
+            }
+            PolicyKind::Fifo if ways <= RecencyOrder::MAX_WAYS => {
+                State::FifoOrder(vec![RecencyOrder::new(ways); sets])
+            }
             PolicyKind::Lru | PolicyKind::Fifo => State::Stamps {
                 stamps: vec![0; sets * ways],
                 clock: 0,
@@ -151,6 +154,7 @@ impl Replacement {
             kind,
             sets,
             ways,
+            shape: OrderShape::new(ways),
             state,
         }
     }
@@ -167,15 +171,25 @@ impl Replacement {
 
     /// A hit on `way` of `set`: LRU makes it most recent, PLRU points the tree away from it,
     /// FIFO and random do nothing. Allocation-free and O(1) for LRU (O(log ways) for PLRU).
+    ///
+    /// LRU sets of up to 16 ways (the common case: every default cache and TLB) are handled
+    /// inline at the caller; the other policies in [`Replacement::on_hit_other`].
     #[inline]
     pub fn on_hit(&mut self, set: usize, way: usize) {
         debug_assert!(set < self.sets && way < self.ways);
+        if let State::LruOrder(orders) = &mut self.state {
+            orders[set].touch(way);
+        } else {
+            self.on_hit_other(set, way);
+        }
+    }
+
+    /// [`Replacement::on_hit`] for every state but an LRU order.
+    #[inline(never)] // keeps the order fast path small enough to inline at callers
+    fn on_hit_other(&mut self, set: usize, way: usize) {
         match &mut self.state {
-            State::Order { orders, fifo } => {
-                if !*fifo {
-                    orders[set].touch(way);
-                }
-            }
+            State::LruOrder(orders) => orders[set].touch(way),
+            State::FifoOrder(_) => {}
             State::Stamps {
                 stamps,
                 clock,
@@ -200,8 +214,18 @@ impl Replacement {
     #[inline]
     pub fn on_fill(&mut self, set: usize, way: usize) {
         debug_assert!(set < self.sets && way < self.ways);
+        if let State::LruOrder(orders) | State::FifoOrder(orders) = &mut self.state {
+            orders[set].touch(way);
+        } else {
+            self.on_fill_other(set, way);
+        }
+    }
+
+    /// [`Replacement::on_fill`] for every state but an order.
+    #[inline(never)] // keeps the order fast path small enough to inline at callers
+    fn on_fill_other(&mut self, set: usize, way: usize) {
         match &mut self.state {
-            State::Order { orders, .. } => orders[set].touch(way),
+            State::LruOrder(orders) | State::FifoOrder(orders) => orders[set].touch(way),
             State::Stamps { stamps, clock, .. } => {
                 *clock += 1;
                 stamps[set * self.ways + way] = *clock;
@@ -241,7 +265,7 @@ impl Replacement {
         debug_assert!(set < self.sets);
         let ways = self.ways;
         match &mut self.state {
-            State::Order { orders, .. } => orders[set].oldest(ways),
+            State::LruOrder(orders) | State::FifoOrder(orders) => orders[set].oldest(ways),
             State::Stamps { stamps, .. } => {
                 let s = &stamps[set * ways..(set + 1) * ways];
                 let mut best = 0;
@@ -269,10 +293,16 @@ impl Replacement {
     /// `victim_of_full(set)` followed by `on_fill(set, way)`, in one step.
     #[inline]
     pub fn victim_then_fill(&mut self, set: usize) -> usize {
-        if let State::Order { orders, .. } = &mut self.state {
+        if let State::LruOrder(orders) | State::FifoOrder(orders) = &mut self.state {
             // The oldest way becomes the most recent: the order rotates by one rank.
-            return orders[set].rotate_oldest(self.ways);
+            return orders[set].rotate_oldest(self.shape);
         }
+        self.victim_then_fill_other(set)
+    }
+
+    /// [`Replacement::victim_then_fill`] for every state but an order.
+    #[inline(never)] // keeps the order fast path small enough to inline at callers
+    fn victim_then_fill_other(&mut self, set: usize) -> usize {
         let w = self.victim_of_full(set);
         self.on_fill(set, w);
         w
@@ -315,9 +345,10 @@ impl RecencyOrder {
         let x = self.0 ^ (way as u64).wrapping_mul(Self::NIBBLE_ONES);
         let zero = x.wrapping_sub(Self::NIBBLE_ONES) & !x & (Self::NIBBLE_ONES << 3);
         let shift = zero.trailing_zeros() & !3;
-        let below = (1u64 << shift) - 1;
-        let above = u64::MAX.checked_shl(shift + 4).unwrap_or(0);
-        self.0 = (self.0 & above) | ((self.0 & below) << 4) | way as u64;
+        // Ranks 0 ..= the way's: `2 << (shift + 3)` is `1 << (shift + 4)`, or 0 (all ranks)
+        // when the way holds rank 15.
+        let through = (2u64 << (shift + 3)).wrapping_sub(1);
+        self.0 = (self.0 & !through) | ((self.0 << 4) & through) | way as u64;
     }
 
     /// The least recently touched way of a set of `ways` ways.
@@ -326,14 +357,34 @@ impl RecencyOrder {
         (self.0 >> (4 * (ways - 1)) & 0xf) as usize
     }
 
-    /// Touch the oldest way of a set of `ways` ways (what `touch(oldest(ways))` does: every
-    /// other way moves down one rank) and return it.
+    /// Touch the oldest way of a set of `shape` (what `touch(oldest(ways))` does: every other
+    /// way moves down one rank) and return it.
     #[inline]
-    fn rotate_oldest(&mut self, ways: usize) -> usize {
-        let oldest = self.oldest(ways);
-        let ranks = u64::MAX.checked_shr(64 - 4 * ways as u32).unwrap_or(0);
-        self.0 = (self.0 << 4 & ranks) | oldest as u64;
-        oldest
+    fn rotate_oldest(&mut self, shape: OrderShape) -> usize {
+        let oldest = self.0 >> shape.oldest_shift & 0xf;
+        self.0 = (self.0 << 4 & shape.ranks) | oldest;
+        oldest as usize
+    }
+}
+
+/// Where a set of `ways` ways keeps its ranks in a [`RecencyOrder`], worked out once per
+/// structure rather than on every fill.
+#[derive(Clone, Copy, Debug)]
+struct OrderShape {
+    /// `4 * (ways - 1)`: the bit position of the last (oldest) rank.
+    oldest_shift: u32,
+    /// Ones over the nibbles of ranks `0..ways`.
+    ranks: u64,
+}
+
+impl OrderShape {
+    /// The shape of a set of `ways` ways (for more than [`RecencyOrder::MAX_WAYS`], unused).
+    fn new(ways: usize) -> OrderShape {
+        let ways = ways.clamp(1, RecencyOrder::MAX_WAYS) as u32;
+        OrderShape {
+            oldest_shift: 4 * (ways - 1),
+            ranks: u64::MAX >> (64 - 4 * ways),
+        }
     }
 }
 
@@ -499,6 +550,7 @@ mod tests {
             kind,
             sets,
             ways,
+            shape: OrderShape::new(ways),
             state: State::Stamps {
                 stamps: vec![0; sets * ways],
                 clock: 0,
@@ -515,7 +567,10 @@ mod tests {
             for ways in 1..=RecencyOrder::MAX_WAYS {
                 let sets = 3;
                 let mut order = Replacement::new(kind, sets, ways, 0);
-                assert!(matches!(order.state, State::Order { .. }));
+                assert!(matches!(
+                    order.state,
+                    State::LruOrder(_) | State::FifoOrder(_)
+                ));
                 let mut stamps = with_stamps(kind, sets, ways);
                 let mut rng = Xoshiro256PlusPlus::seed_from_u64(ways as u64);
                 for step in 0..4_000 {
