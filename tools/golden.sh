@@ -15,6 +15,9 @@ set -e
 BIN=$(realpath "$1"); OUT=$2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 rm -rf "$OUT"; mkdir -p "$OUT"; OUT=$(realpath "$OUT")
+# Inputs by paths relative to the repository (config.toml records the trace's path), so that
+# checkouts in different directories give the same sums.
+cd "$ROOT"
 run() {
   name=$1; shift
   "$BIN" run --quiet --out "$OUT/$name" --set output.events_csv=true "$@" > "$OUT/$name.stdout" 2>&1 \
@@ -23,12 +26,12 @@ run() {
 run b100k --workload random --set workload.pages=1048576 --set os.frames=1100000 --set workload.accesses=100000
 run bsmall --workload random --set workload.pages=65536 --set os.frames=20000 --set workload.accesses=200000
 run default
-run matmul --trace "$ROOT/tests/data/traces/matmul.lackey.gz" --format lackey
+run matmul --trace tests/data/traces/matmul.lackey.gz --format lackey
 run zipf --workload zipf --set workload.accesses=200000
 run chase --workload pointer-chase --set workload.accesses=100000 --set dram.model=fixed
 run stride --workload stride --set workload.accesses=100000 --set tlb.l2.policy=plru --set walker.pwc.enabled=false
-run swap --scenario "$ROOT/sim/scenarios/swap.toml"
-run dma --scenario "$ROOT/sim/scenarios/dma.toml"
+run swap --scenario sim/scenarios/swap.toml
+run dma --scenario sim/scenarios/dma.toml
 run noskip --workload random --set workload.pages=4096 --set os.frames=2000 --set workload.accesses=20000 --set engine.skip_idle=false
 run vcd --workload random --set workload.pages=4096 --set workload.accesses=3000 --vcd "$OUT/vcd.vcd"
 cd "$OUT"
