@@ -733,10 +733,7 @@ mod tests {
         let dirty = dirty && level != 0;
         match caches[level].fill(addr, dirty).filter(|v| v.dirty) {
             None => 0,
-            Some(v) if level == 3 => {
-                let _ = v;
-                1
-            }
+            Some(_) if level == 3 => 1,
             Some(v) => install_reference(caches, level.max(1) + 1, v.addr, true),
         }
     }

@@ -241,6 +241,9 @@ impl Replacement {
 
     /// `way` of `set` was invalidated. No policy changes its state (invalid ways are filled
     /// first anyway); kept so that owners report every event and policies may use it later.
+    /// The TLBs' and page-walk caches' memo of the way last touched per set relies on this (a
+    /// repeated hit on that way skips `on_hit`): a policy that starts using invalidations must
+    /// reset those memos here too (`memos_match_the_general_path` in both would fail).
     #[inline]
     pub fn on_invalidate(&mut self, set: usize, way: usize) {
         debug_assert!(set < self.sets && way < self.ways);
