@@ -261,6 +261,12 @@ pub struct Walkers {
     stats: WalkerStats,
     next_mem_id: u64,
     last_tick: Cycle,
+    /// Bit `i` set: walker `i` has a walk (`slots[i]` is `Some`). At most 64 walkers.
+    busy: u64,
+    /// `busy` with every walker busy.
+    all_busy: u64,
+    /// Bit `i` set: walker `i`'s PTE read was refused by a full port and waits to be re-sent.
+    refused: u64,
     /// The walkers' own part of `next_event`, as of the last tick (only `tick` changes it).
     own_next: OwnEvents,
 }
@@ -300,6 +306,9 @@ impl Walkers {
             stats: WalkerStats::default(),
             next_mem_id: 0,
             last_tick: Cycle(0),
+            busy: 0,
+            all_busy: u64::MAX >> (64 - cfg.walkers),
+            refused: 0,
             own_next: OwnEvents {
                 any_idle: true,
                 retry_at: None,
@@ -323,20 +332,18 @@ impl Walkers {
         }
         // Retry reads refused by a full port before this tick (one refused during this tick
         // would be refused again: nothing drains the port while the walkers tick).
-        if self.own_next.retry_at.is_some() {
-            for i in 0..self.slots.len() {
-                if let Some(w) = &self.slots[i]
-                    && w.mem_id == u64::MAX
-                {
-                    progress |= self.issue(i, now, phys, mem);
-                }
-            }
+        let mut refused = self.refused;
+        while refused != 0 {
+            let i = refused.trailing_zeros() as usize;
+            refused &= refused - 1;
+            progress |= self.issue(i, now, phys, mem);
         }
-        // Start new walks on free walkers.
+        // Start new walks on free walkers, lowest index first.
         while walk.req.next_ready().is_some_and(|c| c <= now) {
-            let Some(free) = self.slots.iter().position(Option::is_none) else {
+            let free = (!self.busy).trailing_zeros() as usize;
+            if free >= self.slots.len() {
                 break;
-            };
+            }
             let req = walk.req.recv(now).expect("a request is visible");
             progress = true;
             self.start(free, now, req, phys, mem);
@@ -362,21 +369,19 @@ impl Walkers {
         next
     }
 
-    /// Scan the walkers for [`OwnEvents`].
+    /// [`OwnEvents`] from the busy and refused walkers.
     fn own_events(&self) -> OwnEvents {
         let mut own = OwnEvents {
-            any_idle: false,
+            any_idle: self.busy != self.all_busy,
             retry_at: None,
         };
-        for slot in &self.slots {
-            match slot {
-                None => own.any_idle = true,
-                Some(w) if w.mem_id == u64::MAX => {
-                    let at = w.issue_at.max(Cycle(self.last_tick.0 + 1));
-                    own.retry_at = Some(own.retry_at.map_or(at, |r| r.min(at)));
-                }
-                Some(_) => {}
-            }
+        let mut refused = self.refused;
+        while refused != 0 {
+            let i = refused.trailing_zeros() as usize;
+            refused &= refused - 1;
+            let w = self.slots[i].as_ref().expect("a refused walker has a walk");
+            let at = w.issue_at.max(Cycle(self.last_tick.0 + 1));
+            own.retry_at = Some(own.retry_at.map_or(at, |r| r.min(at)));
         }
         own
     }
@@ -415,6 +420,7 @@ impl Walkers {
             },
         };
         self.slots[slot] = Some(w);
+        self.busy |= 1 << slot;
         self.issue(slot, now, phys, mem);
     }
 
@@ -436,8 +442,10 @@ impl Walkers {
         // The memory system sees it no earlier than the next cycle.
         let ready = w.issue_at.max(Cycle(now.0 + 1));
         if mem.req.try_send(ready, req).is_err() {
+            self.refused |= 1 << i;
             return false;
         }
+        self.refused &= !(1 << i);
         self.next_mem_id += 1;
         w.mem_id = id;
         true
@@ -554,6 +562,8 @@ impl Walkers {
 
     fn finish(&mut self, i: usize, now: Cycle, outcome: WalkOutcome, walk: &mut WalkPorts) {
         let mut w = self.slots[i].take().expect("finish on an idle walker");
+        self.busy &= !(1 << i);
+        self.refused &= !(1 << i);
         if matches!(outcome, WalkOutcome::Fault(_)) {
             self.stats.faults += 1;
         }
@@ -586,7 +596,7 @@ impl Walkers {
         })
     }
     pub fn busy(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.busy.count_ones() as usize
     }
     pub fn stats(&self) -> &WalkerStats {
         &self.stats
@@ -599,5 +609,126 @@ impl Walkers {
     }
     pub fn pwc_stats(&self) -> &PwcStats {
         self.pwc.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: u64 = 10;
+
+    /// Three 4 KiB pages mapped read-write through one chain of tables (root frame 1).
+    fn tables() -> (PhysMem, Vec<VirtAddr>) {
+        let mut phys = PhysMem::new(64);
+        let vas: Vec<VirtAddr> = (1..=3).map(|i| VirtAddr(i << 12)).collect();
+        let flags = Pte::P | Pte::RW | Pte::US;
+        for (i, &va) in vas.iter().enumerate() {
+            phys.write_pte(Level::Pml4.entry_addr(Ppn(1), va), Pte::new(Ppn(2), flags));
+            phys.write_pte(Level::Pdpt.entry_addr(Ppn(2), va), Pte::new(Ppn(3), flags));
+            phys.write_pte(Level::Pd.entry_addr(Ppn(3), va), Pte::new(Ppn(4), flags));
+            let data = Ppn(10 + i as u64);
+            phys.write_pte(Level::Pt.entry_addr(Ppn(4), va), Pte::new(data, flags));
+        }
+        (phys, vas)
+    }
+
+    /// Runs three walks on three walkers against a memory that answers every read `L` cycles
+    /// after it takes it from a request port of `capacity` messages, ticking the walkers only
+    /// at their `next_event` (the memory side drains the port after the walkers' tick, as the
+    /// memory system ticks after them). Returns the walk responses and the walkers' states
+    /// after the first tick.
+    fn run(capacity: usize) -> (Vec<WalkResponse>, Vec<WalkerState>) {
+        let cfg = WalkerConfig {
+            walkers: 3,
+            pwc: PwcConfig {
+                enabled: false,
+                ..PwcConfig::default()
+            },
+            ..WalkerConfig::default()
+        };
+        let mut w = Walkers::new(&cfg, 1).unwrap();
+        let (mut phys, vas) = tables();
+        let mut walk = WalkPorts::new(8);
+        let mut mem = MemPorts::new(8);
+        mem.req = Port::new(capacity);
+        for (i, &va) in vas.iter().enumerate() {
+            let req = WalkRequest {
+                id: i as u64,
+                asid: Asid(0),
+                va,
+                kind: AccessKind::Read,
+                user: true,
+                root: Ppn(1),
+            };
+            walk.req.try_send(Cycle(0), req).unwrap();
+        }
+        let mut done = Vec::new();
+        let mut first_states = Vec::new();
+        let mut now = Cycle(0);
+        while now.0 < 1000 && done.len() < vas.len() {
+            if w.next_event(&walk, &mem).is_some_and(|c| c <= now) {
+                w.tick(now, &mut phys, &mut walk, &mut mem);
+                if first_states.is_empty() {
+                    first_states = w.states().collect();
+                }
+            }
+            while let Some(r) = mem.req.recv(now) {
+                if r.needs_response {
+                    let resp = MemResp {
+                        id: r.id,
+                        served_by: ServedBy::L1,
+                    };
+                    mem.walker_resp.try_send(now + Cycles(L), resp).unwrap();
+                }
+            }
+            while let Some(r) = walk.resp.recv(now) {
+                done.push(r);
+            }
+            now = Cycle(now.0 + 1);
+        }
+        (done, first_states)
+    }
+
+    #[test]
+    fn walks_on_free_walkers_run_in_parallel() {
+        let (done, states) = run(8);
+        assert_eq!(states, vec![WalkerState::WaitMem(Level::Pml4); 3]);
+        // Each walk: first read at 1, then 1 + L per level; the answer is seen a cycle later.
+        let ends: Vec<u64> = done.iter().map(|r| r.record.end.0).collect();
+        assert_eq!(ends, vec![4 * (1 + L); 3]);
+        for (i, r) in done.iter().enumerate() {
+            assert_eq!(r.id, i as u64);
+            assert_eq!(r.record.mem_refs, 4);
+            let WalkOutcome::Fill(t) = r.outcome else {
+                panic!("walk {i} faulted");
+            };
+            assert_eq!(t.ppn, Ppn(10 + i as u64));
+        }
+    }
+
+    #[test]
+    fn refused_reads_are_retried_in_walker_order() {
+        // A request port of one message: walker 0's first read is taken, walkers 1 and 2 are
+        // refused and retry every cycle until the port has room. The memory drains the port
+        // after the walkers' tick, so a retry succeeds one cycle after the port was emptied:
+        // walker 1's first read goes at 2 (visible 3) and walker 2's at 4 (visible 5).
+        let (done, states) = run(1);
+        assert_eq!(
+            states,
+            vec![
+                WalkerState::WaitMem(Level::Pml4),
+                WalkerState::ReadPte(Level::Pml4),
+                WalkerState::ReadPte(Level::Pml4),
+            ]
+        );
+        let ends: Vec<(u64, u64)> = done.iter().map(|r| (r.id, r.record.end.0)).collect();
+        // First reads visible at 1, 3 and 5; each walk then takes 4 levels of L plus 3 issue
+        // cycles (the later reads are never refused: the walks are two cycles apart).
+        assert_eq!(
+            ends,
+            vec![(0, 1 + 4 * L + 3), (1, 3 + 4 * L + 3), (2, 5 + 4 * L + 3)]
+        );
+        assert!(done.iter().all(|r| r.record.mem_refs == 4));
     }
 }
