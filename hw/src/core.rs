@@ -444,6 +444,12 @@ impl Core {
         }
     }
 
+    /// Waiting for the answer to its walk request (the core does nothing else until then).
+    #[inline]
+    pub fn waits_for_walk(&self) -> bool {
+        matches!(self.state, State::WaitWalk)
+    }
+
     /// No access in flight (ready for the next, or killed).
     #[inline]
     pub fn is_idle(&self) -> bool {

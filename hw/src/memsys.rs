@@ -33,7 +33,7 @@
 
 use crate::cache::{Cache, CacheConfig};
 use crate::dma::{DmaBus, LineRequest, LineResponse};
-use crate::dram::{Dram, DramCompletion, DramConfig, DramRequest, RowOutcome};
+use crate::dram::{Dram, DramCompletion, DramConfig, DramModelKind, DramRequest, RowOutcome};
 use crate::error::ConfigError;
 use crate::port::Port;
 use crate::types::{Cycle, Cycles, PhysAddr};
@@ -282,9 +282,12 @@ pub struct MemorySystem {
     stats: MemStats,
     last_tick: Cycle,
     /// The earliest cycle at which `tick` has work of its own (a refused DRAM request to retry,
-    /// a DRAM state change), as of the end of the last tick (`u64::MAX`: none). Only `tick` and
-    /// `settle` change either, so `next_event` need not look again.
+    /// a DRAM state change), as of the end of the last tick (`u64::MAX`: none). Only `tick`,
+    /// `accept_now` and `settle` change either, so `next_event` need not look again.
     own_next: u64,
+    /// The DRAM completes a request only when ticked (DDR4: at its column command), never when
+    /// the request is enqueued (the fixed-latency model): see `accept_now`.
+    completes_in_tick: bool,
 }
 
 impl MemorySystem {
@@ -313,6 +316,7 @@ impl MemorySystem {
             stats: MemStats::default(),
             last_tick: Cycle(0),
             own_next: u64::MAX,
+            completes_in_tick: dram.model == DramModelKind::Ddr4,
         })
     }
 
@@ -369,6 +373,34 @@ impl MemorySystem {
         }
         self.own_next = self.own_next_event(now);
         progress
+    }
+
+    /// Take `req` at `at` as a tick at `at` would take it from the port, now rather than when
+    /// the engine reaches `at`; false (nothing done) unless that is exact.
+    ///
+    /// Exact when the request would be the first work of a tick at `at` and nothing here
+    /// changes before: the port holds nothing else, no refused DRAM request waits, and the
+    /// DRAM has no state change due by `at` (its next one is later). The caller guarantees the
+    /// rest: nobody else sends on the port or touches the caches (the core's L1 path) before
+    /// `at`. The request is then accepted as that tick would (its lookups, installs, answer,
+    /// DRAM requests). The rest of that tick, the DRAM's commands due at `at`, is left to the
+    /// tick the engine still makes at `at` if the DRAM has work then (`next_event`); if it has
+    /// none, that tick would have done nothing more, and the engine skips the cycle. This needs
+    /// a DRAM that completes requests only in its ticks (DDR4): the fixed-latency model
+    /// completes one when it is enqueued, and that tick would answer it at once.
+    pub fn accept_now(&mut self, at: Cycle, req: MemReq, ports: &mut MemPorts) -> bool {
+        if !self.completes_in_tick
+            || !ports.req.is_empty()
+            || !self.blocked.is_empty()
+            || self.own_next <= at.0
+            || at <= self.last_tick
+        {
+            return false;
+        }
+        self.last_tick = at;
+        self.accept(at, req, ports);
+        self.own_next = self.own_next_event(at);
+        true
     }
 
     /// See `own_next`: as of a tick (or settle) at `now`.

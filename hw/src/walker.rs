@@ -16,7 +16,7 @@
 
 use crate::error::ConfigError;
 use crate::memory::PhysMem;
-use crate::memsys::{MemPorts, MemReq, MemResp, Requester, ServedBy};
+use crate::memsys::{MemPorts, MemReq, MemResp, MemorySystem, Requester, ServedBy};
 use crate::port::Port;
 use crate::pte::{Level, Perms, Pte};
 use crate::pwc::{PageWalkCaches, PwcConfig, PwcStats};
@@ -317,18 +317,25 @@ impl Walkers {
     }
 
     /// One cycle: take responses from memory, advance walks, start new ones.
+    ///
+    /// `direct`: the memory system, when the owner knows that until the answers to this
+    /// tick's reads nobody else sends it a request or touches its caches, and that it has no
+    /// work of its own this cycle. A lone walk's PTE read is then handed to it at once
+    /// ([`MemorySystem::accept_now`]) instead of through the port: the same request at the
+    /// same cycle, without an engine step for the hop.
     pub fn tick(
         &mut self,
         now: Cycle,
         phys: &mut PhysMem,
         walk: &mut WalkPorts,
         mem: &mut MemPorts,
+        mut direct: Option<&mut MemorySystem>,
     ) -> bool {
         self.last_tick = now;
         let mut progress = false;
         while let Some(resp) = mem.walker_resp.recv(now) {
             progress = true;
-            self.on_mem_response(now, resp, phys, walk, mem);
+            self.on_mem_response(now, resp, phys, walk, mem, direct.as_deref_mut());
         }
         // Retry reads refused by a full port before this tick (one refused during this tick
         // would be refused again: nothing drains the port while the walkers tick).
@@ -336,7 +343,7 @@ impl Walkers {
         while refused != 0 {
             let i = refused.trailing_zeros() as usize;
             refused &= refused - 1;
-            progress |= self.issue(i, now, phys, mem);
+            progress |= self.issue(i, now, phys, mem, None);
         }
         // Start new walks on free walkers, lowest index first.
         while walk.req.next_ready().is_some_and(|c| c <= now) {
@@ -346,7 +353,8 @@ impl Walkers {
             }
             let req = walk.req.recv(now).expect("a request is visible");
             progress = true;
-            self.start(free, now, req, phys, mem);
+            let direct = direct.as_deref_mut().filter(|_| walk.req.is_empty());
+            self.start(free, now, req, phys, mem, direct);
         }
         self.own_next = self.own_events();
         progress
@@ -393,6 +401,7 @@ impl Walkers {
         req: WalkRequest,
         phys: &PhysMem,
         mem: &mut MemPorts,
+        direct: Option<&mut MemorySystem>,
     ) {
         self.stats.walks += 1;
         let (level, table, lookup) = match self.pwc.lookup(req.asid, req.va) {
@@ -421,11 +430,19 @@ impl Walkers {
         };
         self.slots[slot] = Some(w);
         self.busy |= 1 << slot;
-        self.issue(slot, now, phys, mem);
+        self.issue(slot, now, phys, mem, direct);
     }
 
-    /// Send the PTE read of walker `i`'s current level; false if the port refused it.
-    fn issue(&mut self, i: usize, now: Cycle, phys: &PhysMem, mem: &mut MemPorts) -> bool {
+    /// Send the PTE read of walker `i`'s current level; false if the port refused it. With
+    /// `direct` and no other walk in flight, the memory system takes it at once if it can.
+    fn issue(
+        &mut self,
+        i: usize,
+        now: Cycle,
+        phys: &PhysMem,
+        mem: &mut MemPorts,
+        direct: Option<&mut MemorySystem>,
+    ) -> bool {
         let w = self.slots[i].as_mut().expect("issue on an idle walker");
         let id = self.next_mem_id;
         let addr = w.level.entry_addr(w.table, w.req.va);
@@ -441,6 +458,15 @@ impl Walkers {
         };
         // The memory system sees it no earlier than the next cycle.
         let ready = w.issue_at.max(Cycle(now.0 + 1));
+        if let Some(ms) = direct
+            && self.busy == 1 << i
+            && ms.accept_now(ready, req, mem)
+        {
+            self.refused &= !(1 << i);
+            self.next_mem_id += 1;
+            w.mem_id = id;
+            return true;
+        }
         if mem.req.try_send(ready, req).is_err() {
             self.refused |= 1 << i;
             return false;
@@ -458,6 +484,7 @@ impl Walkers {
         phys: &mut PhysMem,
         walk: &mut WalkPorts,
         mem: &mut MemPorts,
+        direct: Option<&mut MemorySystem>,
     ) {
         let Some(i) = self
             .slots
@@ -507,7 +534,7 @@ impl Walkers {
             w.table = pte.ppn();
             w.level = w.level.next().expect("non-leaf level has a next level");
             w.issue_at = Cycle(now.0 + 1);
-            self.issue(i, now, phys, mem);
+            self.issue(i, now, phys, mem, direct);
             return;
         };
         if !w.perms.permits(w.req.kind, w.req.user) {
@@ -668,7 +695,7 @@ mod tests {
         let mut now = Cycle(0);
         while now.0 < 1000 && done.len() < vas.len() {
             if w.next_event(&walk, &mem).is_some_and(|c| c <= now) {
-                w.tick(now, &mut phys, &mut walk, &mut mem);
+                w.tick(now, &mut phys, &mut walk, &mut mem, None);
                 if first_states.is_empty() {
                     first_states = w.states().collect();
                 }

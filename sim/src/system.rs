@@ -211,6 +211,8 @@ pub struct System {
     violation: Option<String>,
     /// An error met where it cannot be returned at once (an access's completion).
     deferred: Option<SimError>,
+    /// `violation` or `deferred` is set: the run loop tests this one flag each step.
+    failed: bool,
 }
 
 /// The address space of a trace process: one user read-write-execute segment over the whole
@@ -388,6 +390,7 @@ impl System {
             io_events: Vec::new(),
             violation: None,
             deferred: None,
+            failed: false,
         })
     }
 
@@ -573,12 +576,14 @@ impl System {
         // Cycle at which each component next has work ([`NEVER`] for none), as of the last
         // step: a component is ticked only when due (a tick before then finds nothing visible
         // and changes nothing).
-        let mut next_core = NEVER;
-        let mut next_walkers = NEVER;
-        let mut next_mem = NEVER;
-        let mut next_trap = NEVER;
-        let mut next_io = NEVER;
-        let due = |next: Cycle, now: Cycle| !skip || next <= now;
+        // Without idle skipping every component is due every cycle: its next is 0.
+        let first = if skip { NEVER } else { Cycle(0) };
+        let mut next_core = first;
+        let mut next_walkers = first;
+        let mut next_mem = first;
+        let mut next_trap = first;
+        let mut next_io = first;
+        let due = |next: Cycle, now: Cycle| next <= now;
         loop {
             let now = self.now;
             self.engine.steps += 1;
@@ -587,11 +592,24 @@ impl System {
                 progress |= self.tick_core(now, obs);
             }
             if due(next_walkers, now) {
+                // The walkers may hand a lone walk's reads to the memory system at once when
+                // nothing else can reach it first: the core waits for that walk (it sends
+                // nothing and its L1 path is idle), the memory system and the kernel have
+                // nothing due this cycle, no disk or DMA traffic, and no probe samples the
+                // steps in between.
+                let direct = (skip
+                    && next_mem > now
+                    && next_trap > now
+                    && !self.io_active
+                    && self.sampler.is_none()
+                    && self.core.waits_for_walk())
+                .then_some(&mut self.mem);
                 progress |= self.walkers.tick(
                     now,
                     &mut self.phys,
                     &mut self.walk_ports,
                     &mut self.mem_ports,
+                    direct,
                 );
             }
             if due(next_mem, now) {
@@ -616,7 +634,7 @@ impl System {
                     .check_invariants(&self.phys)
                     .map_err(|msg| SimError::Invariant { now: now.0, msg })?;
             }
-            if self.violation.is_some() || self.deferred.is_some() {
+            if self.failed {
                 return Err(self.take_error(now));
             }
             // At an access boundary: switch processes, run system calls, then feed the core;
@@ -709,6 +727,11 @@ impl System {
             let mut step = if skip {
                 n.max(Cycle(now.0 + 1))
             } else {
+                next_core = Cycle(0);
+                next_walkers = Cycle(0);
+                next_mem = Cycle(0);
+                next_trap = Cycle(0);
+                next_io = Cycle(0);
                 Cycle(now.0 + 1)
             };
             if self.sampler.is_some() {
@@ -744,6 +767,7 @@ impl System {
     /// The error a step found (an isolation violation first, then a deferred one).
     #[cold]
     fn take_error(&mut self, now: Cycle) -> SimError {
+        self.failed = false;
         match (self.violation.take(), self.deferred.take()) {
             (Some(msg), _) => SimError::Invariant { now: now.0, msg },
             (None, Some(e)) => e,
@@ -1100,11 +1124,17 @@ impl System {
         n
     }
 
+    /// The process on the core (pid 0 for none).
+    #[inline]
+    fn current_pid(&self) -> Pid {
+        self.current.map_or(Pid(0), |i| self.procs[i].pid)
+    }
+
     /// Hand completed accesses and walks to the observer.
     #[inline(always)]
     fn drain_core(&mut self, obs: &mut dyn Observer) {
-        let pid = self.current.map_or(Pid(0), |i| self.procs[i].pid);
         if let Some(w) = self.core.take_walk() {
+            let pid = self.current_pid();
             self.walk_latency.record((w.end - w.start).0);
             if let Some(i) = self.current {
                 self.procs[i].stats.walks += 1;
@@ -1118,6 +1148,7 @@ impl System {
             obs.on_walk(pid, &w);
         }
         if let Some(a) = self.core.take_finished() {
+            let pid = self.current_pid();
             self.last_end = a.end;
             self.finished(&a);
             obs.on_access(pid, &a);
@@ -1150,6 +1181,7 @@ impl System {
             let now = self.now;
             if let Err(e) = self.kernel.retired(now, &mut self.phys, pid, mmu) {
                 self.deferred.get_or_insert(SimError::Os(e));
+                self.failed = true;
             }
             if self.kernel.next_io().is_some() {
                 self.submit_io(now);
@@ -1204,6 +1236,7 @@ impl System {
                     a.va.0,
                     pte.ppn().0
                 ));
+                self.failed = true;
             }
         }
     }
