@@ -729,6 +729,121 @@ impl crate::probe::Probed for MemorySystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Answers (cycle, id, where served), memory, DRAM and cache counters, reads taken at once.
+    type Served = (
+        Vec<(Cycle, u64, ServedBy)>,
+        MemStats,
+        crate::dram::DramStats,
+        [CacheStats; 4],
+        usize,
+    );
+
+    /// Serve a sequence of walker reads one after another, each sent `gap` cycles after the
+    /// previous answer, ticking the memory system only at its `next_event` as the engine does;
+    /// with `direct`, each read is handed over with `accept_now` when it allows. Returns every
+    /// answer (cycle, id, where served), the final counters, and how many went direct.
+    fn serve(direct: bool, seed: u64, dram: &DramConfig) -> Served {
+        let cfg = small_caches(PolicyKind::Lru);
+        let mut mem = MemorySystem::new(&cfg, true, dram, 3.0, 7).unwrap();
+        let mut ports = MemPorts::new(8);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut now = Cycle(0);
+        let mut answers = Vec::new();
+        let mut taken = 0;
+        for id in 0..400u64 {
+            let at = Cycle(now.0 + 1 + rng.next_u64() % 3);
+            let req = MemReq {
+                id,
+                addr: PhysAddr((rng.next_u64() % 512) << 6),
+                write: false,
+                from: Requester::Walker,
+                needs_response: true,
+            };
+            if direct && mem.accept_now(at, req, &mut ports) {
+                taken += 1;
+            } else {
+                ports.req.try_send(at, req).unwrap();
+            }
+            loop {
+                let next = [mem.next_event(&ports), ports.walker_resp.next_ready()]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .expect("an answer is on its way");
+                now = next.max(now);
+                if mem.next_event(&ports).is_some_and(|c| c <= now) {
+                    mem.tick(now, &mut ports);
+                }
+                if let Some(r) = ports.walker_resp.recv(now) {
+                    answers.push((now, r.id, r.served_by));
+                    break;
+                }
+                if ports.walker_resp.next_ready().is_none_or(|c| c > now)
+                    && mem.next_event(&ports).is_none_or(|c| c > now)
+                {
+                    now = Cycle(now.0 + 1).max(now);
+                }
+            }
+        }
+        mem.settle(now);
+        let caches = ["l1i", "l1d", "l2", "llc"].map(|n| mem.cache(n).unwrap().stats().clone());
+        (
+            answers,
+            mem.stats().clone(),
+            mem.dram().stats().clone(),
+            caches,
+            taken,
+        )
+    }
+
+    #[test]
+    fn reads_taken_at_once_match_reads_through_the_port() {
+        for seed in 0..4 {
+            let (a, ms, ds, cs, none) = serve(false, seed, &DramConfig::default());
+            let (b, ms2, ds2, cs2, taken) = serve(true, seed, &DramConfig::default());
+            assert_eq!(none, 0);
+            assert!(taken > 300, "only {taken} of 400 reads went direct");
+            assert_eq!(a, b, "seed {seed}");
+            assert_eq!((ms, ds, cs), (ms2, ds2, cs2), "seed {seed}");
+            assert!(a.iter().any(|x| matches!(x.2, ServedBy::Dram(_))));
+            assert!(a.iter().any(|x| x.2 == ServedBy::L1));
+        }
+    }
+
+    #[test]
+    fn accept_now_declines_what_it_cannot_take_exactly() {
+        let cfg = small_caches(PolicyKind::Lru);
+        let req = MemReq {
+            id: 1,
+            addr: PhysAddr(0x40),
+            write: false,
+            from: Requester::Walker,
+            needs_response: true,
+        };
+        // The fixed model answers at enqueue: its tick would answer at once.
+        let fixed = DramConfig {
+            model: DramModelKind::Fixed,
+            ..DramConfig::default()
+        };
+        let mut mem = MemorySystem::new(&cfg, true, &fixed, 3.0, 7).unwrap();
+        let mut ports = MemPorts::new(8);
+        assert!(!mem.accept_now(Cycle(5), req, &mut ports));
+        // Another request already waits on the port.
+        let mut mem = MemorySystem::new(&cfg, true, &DramConfig::default(), 3.0, 7).unwrap();
+        ports
+            .req
+            .try_send(Cycle(5), MemReq { id: 2, ..req })
+            .unwrap();
+        assert!(!mem.accept_now(Cycle(5), req, &mut ports));
+        mem.tick(Cycle(5), &mut ports);
+        // The DRAM has work due by then (the read of line 0x40 just sent to it).
+        let due = mem.next_event(&ports).unwrap();
+        assert!(!mem.accept_now(due, req, &mut ports));
+        // Not after the last tick.
+        assert!(!mem.accept_now(Cycle(5), req, &mut ports));
+        assert_eq!(mem.stats().requests, 1, "declining changes nothing");
+    }
     use crate::cache::CacheStats;
     use crate::replacement::PolicyKind;
     use rand::{Rng, SeedableRng};
