@@ -232,6 +232,7 @@ impl Kernel {
         self.log_events = on;
     }
 
+    #[inline]
     pub(crate) fn event(&mut self, e: OsEvent) {
         if self.log_events {
             self.events.push(e);
