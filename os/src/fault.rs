@@ -559,19 +559,27 @@ impl Kernel {
         pid: Pid,
         mmu: &mut dyn Mmu,
     ) -> Result<(), OsError> {
-        if !self.fresh.iter().any(|&(p, _)| p == pid) {
-            return Ok(());
-        }
         let (frames, evictor) = (&self.frames, &mut self.evictor);
-        self.fresh.retain(|&(p, f)| {
-            if p != pid {
-                return true;
-            }
+        let mut candidate = |f: Ppn| {
             if !frames.pinned(f) && frames.owner(f).is_some() && !evictor.contains(f) {
                 evictor.insert(f, now.0);
             }
-            false
-        });
+        };
+        match self.fresh[..] {
+            // The common case: the one frame brought in is this access's.
+            [(p, f)] if p == pid => {
+                self.fresh.clear();
+                candidate(f);
+            }
+            _ if !self.fresh.iter().any(|&(p, _)| p == pid) => return Ok(()),
+            _ => self.fresh.retain(|&(p, f)| {
+                if p != pid {
+                    return true;
+                }
+                candidate(f);
+                false
+            }),
+        }
         if self
             .jobs
             .iter()
