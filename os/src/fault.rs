@@ -30,7 +30,7 @@ use crate::error::OsError;
 use crate::frames::Owner;
 use crate::kernel::{Cause, Kernel, OsEvent, OsEventKind, Reply, ReplyAction};
 use crate::mmu::{IoRequest, Mmu};
-use crate::page_table::PageTable;
+use crate::page_table::{PageTable, leaf_entry};
 use crate::process::{Pid, Signal};
 use crate::segment::SegmentKind;
 use crate::shm::ShmPage;
@@ -213,8 +213,9 @@ impl Kernel {
     /// [`Kernel::make_room`] that evicts nothing, then [`Kernel::finish_job`]) makes exactly
     /// the changes made here, in the same order: the same counters, the same frames (data
     /// frame first, then any missing tables top down), the same PTEs, the same reply and event.
-    /// This pass only skips building the job, the plan and the intermediate steps, and looks
-    /// the process up once.
+    /// This pass only skips building the job, the plan and the intermediate steps, looks the
+    /// process up once, and finds the leaf entry through the memo of last-level tables
+    /// ([`crate::page_table::LeafTables`]: host-side only, so filling it is no change).
     ///
     /// Returns false, having changed nothing, if a condition does not hold (the caller then
     /// takes the general path).
@@ -252,11 +253,24 @@ impl Kernel {
             root: proc.root,
             levels,
         };
-        let entry = match pt.leaf(phys, va) {
-            Some((_, pte)) if pte.present() || swap_slot(pte).is_some() => return Ok(false),
-            Some((entry, _)) => Some(entry),
-            None => None,
+        // The walk `classify` does, through the memo of last-level tables.
+        let table = match self.leaf_tables.get(pt.root, va) {
+            Some(t) => Some(t),
+            None => {
+                let t = pt.leaf_table_of(phys, va);
+                if let Some(t) = t {
+                    self.leaf_tables.insert(pt.root, va, t);
+                }
+                t
+            }
         };
+        let entry = table.map(|t| leaf_entry(t, va));
+        if let Some(entry) = entry {
+            let pte = phys.read_pte(entry);
+            if pte.present() || swap_slot(pte).is_some() {
+                return Ok(false);
+            }
+        }
         // Committed: from here on, what `classify`, `make_room`, `install`, `map_page`,
         // `count_fault`, `retry` and `finish_job` do, in their order.
         proc.stats.faults += 1;
@@ -1008,7 +1022,7 @@ mod tests {
     use super::*;
     use crate::config::OsConfig;
     use crate::frames::FrameUse;
-    use crate::kernel::OsEvent;
+    use crate::kernel::{NO_ASID, OsEvent};
     use crate::mmu::NoMmu;
     use crate::segment::{Segment, SegmentPerms};
     use rand::{RngExt, SeedableRng};
@@ -1176,6 +1190,56 @@ mod tests {
             );
             fast.check_invariants(&pf).unwrap();
         }
+    }
+
+    /// A process dies and a new one takes its frames (its root table among them): the memo of
+    /// last-level tables must not send the new one's faults to the old tables.
+    #[test]
+    fn zero_fill_at_once_after_a_teardown_matches_the_job_machinery() {
+        let (mut fast, mut pf, pids) = machine(FRAMES);
+        let (mut slow, mut ps, _) = machine(FRAMES);
+        let fault = |va: u64| Fault {
+            asid: NO_ASID,
+            va: VirtAddr(va),
+            kind: AccessKind::Write,
+            user: true,
+            reason: FaultReason::NotPresent(Level::Pt),
+        };
+        let segs = || {
+            vec![
+                seg(0x40_0000, 64, "rwu", SegmentKind::Anonymous),
+                seg(0x7f00_0000_0000, 64, "rwu", SegmentKind::Anonymous),
+            ]
+        };
+        let now = std::cell::Cell::new(10);
+        let both =
+            |fast: &mut Kernel, slow: &mut Kernel, pf: &mut PhysMem, ps: &mut PhysMem, pid, va| {
+                now.set(now.get() + 100);
+                let now = now.get();
+                fast.handle_fault(Cycle(now), pf, &fault(va), &mut NoMmu)
+                    .unwrap();
+                slow.handle_fault_queued(Cycle(now), ps, pid, &fault(va), &mut NoMmu)
+                    .unwrap();
+                fast.retired(Cycle(now + 50), pf, pid, &mut NoMmu).unwrap();
+                slow.retired(Cycle(now + 50), ps, pid, &mut NoMmu).unwrap();
+                assert_eq!(state(fast, pf), state(slow, ps), "fault at {va:#x}");
+            };
+        for va in [0x40_1000, 0x40_2000, 0x7f00_0000_3000, 0x7f00_0000_4000] {
+            both(&mut fast, &mut slow, &mut pf, &mut ps, pids[0], va);
+        }
+        let old_root = fast.process(pids[0]).unwrap().root;
+        // Outside every segment: killed, its memory freed.
+        both(&mut fast, &mut slow, &mut pf, &mut ps, pids[0], 0x5000_0000);
+        let new = fast.spawn(&mut pf, segs()).unwrap();
+        assert_eq!(slow.spawn(&mut ps, segs()).unwrap(), new);
+        // Freed last, reused first.
+        assert_eq!(fast.page_table(new).unwrap().root, old_root);
+        fast.dispatch(Cycle(now.get()), new, false, &mut NoMmu);
+        slow.dispatch(Cycle(now.get()), new, false, &mut NoMmu);
+        for va in [0x40_1000, 0x40_3000, 0x7f00_0000_3000, 0x7f00_0000_5000] {
+            both(&mut fast, &mut slow, &mut pf, &mut ps, new, va);
+        }
+        fast.check_invariants(&pf).unwrap();
     }
 
     /// With fewer than `levels` frames free, the one-pass path declines and changes nothing.

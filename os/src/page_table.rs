@@ -27,6 +27,59 @@ pub fn kernel_base(levels: u8) -> u64 {
     canonical(1u64 << (12 + 9 * u32::from(levels) - 1), levels)
 }
 
+/// The address of `va`'s entry in the last-level table `table`.
+#[inline]
+pub fn leaf_entry(table: Ppn, va: VirtAddr) -> PhysAddr {
+    PhysAddr((table.0 << PAGE_SHIFT) + ((va.0 >> PAGE_SHIFT) & INDEX_MASK) * PTE_BYTES)
+}
+
+/// A memo of the kernel's software walks: the last-level table of recently faulted 2 MiB
+/// regions, per page-table root, so that a fault near an earlier one reads only its leaf
+/// entry. Host-side only: it changes no modelled state, and what it answers is exactly what
+/// [`PageTable::leaf_table_of`] would, because a table entry above the leaves is written only
+/// while not present (a new table) and cleared only when the whole page table is destroyed,
+/// which must [`LeafTables::clear`] it (its frames, the root included, may then be reused).
+/// (The walker's A-bit updates of upper entries keep their frame and present bit.)
+pub struct LeafTables {
+    /// Direct-mapped by region: `[root + 1, region, table]`, all zero for an empty slot.
+    slots: Vec<[u64; 3]>,
+}
+
+impl Default for LeafTables {
+    fn default() -> Self {
+        // Zeroed memory from the allocator: no host cost until slots are used.
+        LeafTables {
+            slots: vec![[0; 3]; LeafTables::SLOTS],
+        }
+    }
+}
+
+impl LeafTables {
+    /// 4096 regions of 2 MiB: 8 GiB of densely used address space.
+    const SLOTS: usize = 4096;
+    const REGION_SHIFT: u32 = 21;
+
+    /// `va`'s last-level table under `root`, if remembered.
+    #[inline]
+    pub fn get(&self, root: Ppn, va: VirtAddr) -> Option<Ppn> {
+        let region = va.0 >> Self::REGION_SHIFT;
+        let s = &self.slots[region as usize % Self::SLOTS];
+        (s[0] == root.0 + 1 && s[1] == region).then_some(Ppn(s[2]))
+    }
+
+    /// Remember that `va`'s last-level table under `root` is `table`.
+    #[inline]
+    pub fn insert(&mut self, root: Ppn, va: VirtAddr, table: Ppn) {
+        let region = va.0 >> Self::REGION_SHIFT;
+        self.slots[region as usize % Self::SLOTS] = [root.0 + 1, region, table.0];
+    }
+
+    /// Forget everything: a page table was destroyed.
+    pub fn clear(&mut self) {
+        self.slots.fill([0; 3]);
+    }
+}
+
 /// A page table rooted at a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageTable {
@@ -79,22 +132,25 @@ impl PageTable {
     /// less host work on the fault path.
     #[inline]
     pub fn leaf(&self, phys: &PhysMem, va: VirtAddr) -> Option<(PhysAddr, Pte)> {
-        const LEAF_SHIFT: u32 = 12;
-        let entry = |table: Ppn, shift: u32| {
-            PhysAddr((table.0 << PAGE_SHIFT) + ((va.0 >> shift) & INDEX_MASK) * PTE_BYTES)
-        };
+        let addr = leaf_entry(self.leaf_table_of(phys, va)?, va);
+        Some((addr, phys.read_pte(addr)))
+    }
+
+    /// The last-level (PT) table on the way to `va`, if every table above it exists.
+    #[inline]
+    pub fn leaf_table_of(&self, phys: &PhysMem, va: VirtAddr) -> Option<Ppn> {
         let mut shift = Level::top(self.levels).shift();
         let mut table = self.root;
-        while shift > LEAF_SHIFT {
-            let pte = phys.read_pte(entry(table, shift));
+        while shift > Level::Pt.shift() {
+            let entry = (table.0 << PAGE_SHIFT) + ((va.0 >> shift) & INDEX_MASK) * PTE_BYTES;
+            let pte = phys.read_pte(PhysAddr(entry));
             if !pte.present() {
                 return None;
             }
             table = pte.ppn();
             shift -= 9;
         }
-        let addr = entry(table, LEAF_SHIFT);
-        Some((addr, phys.read_pte(addr)))
+        Some(table)
     }
 
     /// How many page-table pages mapping `va` would allocate.
@@ -283,6 +339,18 @@ mod tests {
             .unwrap();
         assert_eq!(n2, 0);
         assert_eq!(frames.table_count(), 4);
+        // The memo answers what the walk finds, for its root and region only.
+        let table = pt.leaf_table_of(&phys, va).unwrap();
+        assert_eq!(pt.leaf(&phys, va).unwrap().0, leaf_entry(table, va));
+        let mut memo = LeafTables::default();
+        assert_eq!(memo.get(pt.root, va), None);
+        memo.insert(pt.root, va, table);
+        assert_eq!(memo.get(pt.root, VirtAddr(va.0 - 0x1000)), Some(table));
+        assert_eq!(memo.get(Ppn(pt.root.0 + 1), va), None);
+        assert_eq!(memo.get(pt.root, VirtAddr(va.0 - 0x20_0000)), None);
+        assert_eq!(pt.leaf_table_of(&phys, VirtAddr(0)), None);
+        memo.clear();
+        assert_eq!(memo.get(pt.root, va), None);
         assert_eq!(pt.missing_tables(&phys, va), 0);
         assert_eq!(pt.missing_tables(&phys, VirtAddr(0)), 3);
         let mut leaves = Vec::new();
