@@ -52,6 +52,7 @@ pub struct Evictor {
     pos: Vec<u32>,
     /// FIFO: (frame, generation) in order of becoming resident; stale entries are skipped.
     fifo: VecDeque<(Ppn, u32)>,
+    /// FIFO: how many times each frame became a candidate (empty for the other policies).
     generation: Vec<u32>,
     /// Clock hand: the next frame number to look at.
     hand: u64,
@@ -68,7 +69,11 @@ impl Evictor {
             resident: Vec::new(),
             pos: vec![0; n],
             fifo: VecDeque::new(),
-            generation: vec![0; n],
+            generation: if policy == EvictionPolicy::Fifo {
+                vec![0; n]
+            } else {
+                Vec::new()
+            },
             hand: 0,
             last_use: if policy == EvictionPolicy::Lru {
                 vec![0; n]
@@ -89,9 +94,12 @@ impl Evictor {
         debug_assert_eq!(self.pos[f], 0, "frame {} inserted twice", ppn.0);
         self.resident.push(ppn);
         self.pos[f] = self.resident.len() as u32;
-        self.generation[f] = self.generation[f].wrapping_add(1);
+        // Generations tell the FIFO queue's stale entries apart; only `fifo` reads them.
         match self.policy {
-            EvictionPolicy::Fifo => self.fifo.push_back((ppn, self.generation[f])),
+            EvictionPolicy::Fifo => {
+                self.generation[f] = self.generation[f].wrapping_add(1);
+                self.fifo.push_back((ppn, self.generation[f]));
+            }
             EvictionPolicy::Lru => self.last_use[f] = now,
             _ => {}
         }

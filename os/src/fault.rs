@@ -30,6 +30,7 @@ use crate::error::OsError;
 use crate::frames::Owner;
 use crate::kernel::{Cause, Kernel, OsEvent, OsEventKind, Reply, ReplyAction};
 use crate::mmu::{IoRequest, Mmu};
+use crate::page_table::{PageTable, leaf_entry};
 use crate::process::{Pid, Signal};
 use crate::segment::SegmentKind;
 use crate::shm::ShmPage;
@@ -153,6 +154,22 @@ impl Kernel {
         let pid = self
             .pid_of(fault.asid)
             .ok_or(OsError::UnknownAsid(fault.asid.0))?;
+        if self.jobs.is_empty() && self.zero_fill_at_once(now, phys, pid, fault)? {
+            return Ok(());
+        }
+        self.handle_fault_queued(now, phys, pid, fault, mmu)
+    }
+
+    /// [`Kernel::handle_fault`] through the job machinery: [`Kernel::step`] until the fault is
+    /// answered or has to wait (or, if other faults are in service, through the queue).
+    fn handle_fault_queued(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        pid: Pid,
+        fault: &Fault,
+        mmu: &mut dyn Mmu,
+    ) -> Result<(), OsError> {
         let mut job = FaultJob {
             fault: *fault,
             pid,
@@ -186,6 +203,125 @@ impl Kernel {
                 }
             }
         }
+    }
+
+    /// The most common fault, served in one pass: no other fault is in service, the page lies
+    /// in a private (anonymous or DMA) segment of a live process that permits the access, its
+    /// leaf entry is neither present nor a swap entry (a first touch: zero-fill), and at least
+    /// `levels` frames are free (the page and every table it may need: no eviction). Under
+    /// these conditions the job machinery ([`Kernel::classify`], then one round of
+    /// [`Kernel::make_room`] that evicts nothing, then [`Kernel::finish_job`]) makes exactly
+    /// the changes made here, in the same order: the same counters, the same frames (data
+    /// frame first, then any missing tables top down), the same PTEs, the same reply and event.
+    /// This pass only skips building the job, the plan and the intermediate steps, looks the
+    /// process up once, and finds the leaf entry through the memo of last-level tables
+    /// ([`crate::page_table::LeafTables`]: host-side only, so filling it is no change).
+    ///
+    /// Returns false, having changed nothing, if a condition does not hold (the caller then
+    /// takes the general path).
+    fn zero_fill_at_once(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        pid: Pid,
+        fault: &Fault,
+    ) -> Result<bool, OsError> {
+        let levels = self.levels;
+        if self.frames.free_count() < u64::from(levels) {
+            return Ok(false);
+        }
+        let Some(proc) = self.processes.get_mut(pid) else {
+            return Ok(false);
+        };
+        if !proc.alive() || proc.root == Ppn(u64::MAX) {
+            return Ok(false);
+        }
+        let Some(seg) = proc.segment_of(fault.va) else {
+            return Ok(false);
+        };
+        let pinned = match seg.kind {
+            SegmentKind::Anonymous => false,
+            SegmentKind::Dma => true,
+            SegmentKind::Shared(_) | SegmentKind::Kernel => return Ok(false),
+        };
+        if !seg.perms.permits(fault.kind, fault.user) {
+            return Ok(false);
+        }
+        let flags = seg.leaf_flags();
+        let va = fault.va.vpn().base();
+        let pt = PageTable {
+            root: proc.root,
+            levels,
+        };
+        // The walk `classify` does, through the memo of last-level tables.
+        let table = match self.leaf_tables.get(pt.root, va) {
+            Some(t) => Some(t),
+            None => {
+                let t = pt.leaf_table_of(phys, va);
+                if let Some(t) = t {
+                    self.leaf_tables.insert(pt.root, va, t);
+                }
+                t
+            }
+        };
+        let entry = table.map(|t| leaf_entry(t, va));
+        if let Some(entry) = entry {
+            let pte = phys.read_pte(entry);
+            if pte.present() || swap_slot(pte).is_some() {
+                return Ok(false);
+            }
+        }
+        // Committed: from here on, what `classify`, `make_room`, `install`, `map_page`,
+        // `count_fault`, `retry` and `finish_job` do, in their order.
+        proc.stats.faults += 1;
+        if fault.reason == FaultReason::Protection {
+            self.stats.protection_faults += 1;
+            proc.stats.protection_faults += 1;
+        }
+        let f = self.frames.alloc_data(Owner::Private {
+            pid: pid.0,
+            vpn: va.vpn(),
+        })?;
+        phys.zero_frame(f);
+        if pinned {
+            self.frames.pin(f);
+        } else {
+            // Not a candidate until the faulting access has retried (see `retired`).
+            self.fresh.push((pid, f));
+        }
+        let tables = match entry {
+            Some(entry) => {
+                pt.map_leaf(phys, entry, f, flags);
+                0
+            }
+            None => pt.map(phys, &mut self.frames, pid.0, va, f, flags)?,
+        };
+        self.stats.page_table_pages += u64::from(tables);
+        proc.resident_pages += 1;
+        self.stats.minor_faults += 1;
+        proc.stats.minor_faults += 1;
+        let ready = now + Cycles(self.cfg.fault_cycles);
+        let cycles = (ready - now).0;
+        self.stats.fault_cycles += cycles;
+        proc.stats.fault_cycles += cycles;
+        let asid = proc.asid;
+        self.event(OsEvent {
+            kind: OsEventKind::Fault(FaultKind::Minor),
+            start: now,
+            end: ready,
+            pid: Some(pid),
+            va: Some(fault.va),
+            frame: None,
+            slot: None,
+        });
+        self.replies.push_back(Reply {
+            pid,
+            asid,
+            trap: now,
+            ready,
+            action: ReplyAction::Retry(FaultKind::Minor),
+        });
+        Ok(true)
     }
 
     /// A DMA completion interrupt at `now` (the engine's completion for one of the kernel's
@@ -437,19 +573,27 @@ impl Kernel {
         pid: Pid,
         mmu: &mut dyn Mmu,
     ) -> Result<(), OsError> {
-        if !self.fresh.iter().any(|&(p, _)| p == pid) {
-            return Ok(());
-        }
         let (frames, evictor) = (&self.frames, &mut self.evictor);
-        self.fresh.retain(|&(p, f)| {
-            if p != pid {
-                return true;
-            }
+        let mut candidate = |f: Ppn| {
             if !frames.pinned(f) && frames.owner(f).is_some() && !evictor.contains(f) {
                 evictor.insert(f, now.0);
             }
-            false
-        });
+        };
+        match self.fresh[..] {
+            // The common case: the one frame brought in is this access's.
+            [(p, f)] if p == pid => {
+                self.fresh.clear();
+                candidate(f);
+            }
+            _ if !self.fresh.iter().any(|&(p, _)| p == pid) => return Ok(()),
+            _ => self.fresh.retain(|&(p, f)| {
+                if p != pid {
+                    return true;
+                }
+                candidate(f);
+                false
+            }),
+        }
         if self
             .jobs
             .iter()
@@ -870,5 +1014,263 @@ impl Kernel {
             });
         }
         self.replies.push_back(reply);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OsConfig;
+    use crate::frames::FrameUse;
+    use crate::kernel::{NO_ASID, OsEvent};
+    use crate::mmu::NoMmu;
+    use crate::segment::{Segment, SegmentPerms};
+    use rand::{RngExt, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+    use vmsim_hw::PAGE_SIZE;
+    use vmsim_hw::pte::{ENTRIES_PER_TABLE, Level, PTE_BYTES};
+
+    const FRAMES: u64 = 1024;
+
+    fn seg(start: u64, pages: u64, perms: &str, kind: SegmentKind) -> Segment {
+        Segment {
+            start: VirtAddr(start),
+            end: VirtAddr(start + pages * PAGE_SIZE),
+            perms: SegmentPerms::parse(perms).unwrap(),
+            kind,
+        }
+    }
+
+    /// Two processes with private, read-only, shared and (mmapped, so faulted in) DMA
+    /// segments, spread so that faults need page tables at every level.
+    fn machine(frames: u64) -> (Kernel, PhysMem, Vec<Pid>) {
+        let cfg = OsConfig {
+            frames,
+            ..OsConfig::default()
+        };
+        let mut k = Kernel::new(&cfg, 4, 1024, 7).unwrap();
+        k.log_events(true);
+        let mut phys = PhysMem::new(frames);
+        let mut pids = Vec::new();
+        for _ in 0..2 {
+            let segs = vec![
+                seg(0x40_0000, 64, "rwu", SegmentKind::Anonymous),
+                seg(0x7f00_0000_0000, 64, "rwu", SegmentKind::Anonymous),
+                seg(0x7f80_0000_0000, 64, "rwu", SegmentKind::Anonymous),
+                seg(0x1000_0000, 64, "ru", SegmentKind::Anonymous),
+                seg(0x2000_0000, 64, "rwu", SegmentKind::Shared("buf".into())),
+            ];
+            let pid = k.spawn(&mut phys, segs).unwrap();
+            let dma = seg(0x3000_0000, 64, "rwu", SegmentKind::Dma);
+            k.add_segment(&mut phys, pid, dma, false).unwrap();
+            pids.push(pid);
+        }
+        k.dispatch(Cycle(0), pids[0], true, &mut NoMmu);
+        (k, phys, pids)
+    }
+
+    /// Everything a fault can change that the two kernels must agree on.
+    fn state(k: &mut Kernel, phys: &PhysMem) -> String {
+        let mut out = format!("{:?}\n", k.stats);
+        for p in k.processes.iter() {
+            out += &format!(
+                "{:?} {:?} {} {:?} {:?}\n",
+                p.pid, p.status, p.resident_pages, p.stats, p.asid
+            );
+        }
+        out += &format!("fresh {:?} evictable {}\n", k.fresh, k.evictor.len());
+        out += &format!("jobs {}\n", k.jobs.len());
+        while let Some(r) = k.take_reply() {
+            out += &format!("{r:?}\n");
+        }
+        let events: Vec<OsEvent> = k.take_events().collect();
+        out += &format!("{events:?}\n");
+        for f in 0..k.frames.total() {
+            let ppn = Ppn(f);
+            let u = k.frames.use_of(ppn);
+            out += &format!(
+                "{f} {u:?} {:?} {}\n",
+                k.frames.owner(ppn),
+                k.frames.pinned(ppn)
+            );
+            if let FrameUse::PageTable(_) = u {
+                for i in 0..ENTRIES_PER_TABLE as u64 {
+                    let pte = phys.read_pte(PhysAddr(ppn.base().0 + i * PTE_BYTES));
+                    if pte.0 != 0 {
+                        out += &format!("  {i} {:#x}\n", pte.0);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn random_fault(rng: &mut Xoshiro256PlusPlus, asid: vmsim_hw::Asid) -> Fault {
+        let bases = [
+            0x40_0000,
+            0x7f00_0000_0000,
+            0x7f80_0000_0000,
+            0x1000_0000,
+            0x2000_0000,
+            0x3000_0000,
+            0x5000_0000, // outside every segment
+        ];
+        // Mostly the writable segments; now and then a fault that kills (outside every segment,
+        // a write to the read-only one).
+        let region = if rng.random_range(0..300) == 0 {
+            bases.len() - 1
+        } else {
+            rng.random_range(0..bases.len() - 1)
+        };
+        let read_only = region == 3;
+        let va = bases[region] + rng.random_range(0..64u64) * 4096;
+        let write = rng.random_range(0..2) == 0 && (!read_only || rng.random_range(0..100) == 0);
+        Fault {
+            asid,
+            va: VirtAddr(va + rng.random_range(0..4096u64)),
+            kind: if write {
+                AccessKind::Write
+            } else {
+                AccessKind::Read
+            },
+            user: rng.random_range(0..8) != 0,
+            reason: if rng.random_range(0..8) == 0 {
+                FaultReason::Protection
+            } else {
+                FaultReason::NotPresent(Level::Pt)
+            },
+        }
+    }
+
+    /// The one-pass zero-fill and the job machinery give the same replies, counters, events,
+    /// frames and PTEs, fault after fault, over random faults of every kind (kills included),
+    /// switching between processes and retiring accesses as the run loop does.
+    #[test]
+    fn zero_fill_at_once_matches_the_job_machinery() {
+        for seed in 0..4 {
+            let (mut fast, mut pf, pids) = machine(FRAMES);
+            let (mut slow, mut ps, _) = machine(FRAMES);
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let mut running = pids[0];
+            let mut took_fast = 0;
+            for n in 0..400u64 {
+                let now = Cycle(10 + n * 100);
+                if rng.random_range(0..50) == 0 {
+                    running = pids[1 - pids.iter().position(|&p| p == running).unwrap()];
+                    fast.dispatch(now, running, false, &mut NoMmu);
+                    slow.dispatch(now, running, false, &mut NoMmu);
+                }
+                let fault = random_fault(&mut rng, fast.process(running).unwrap().asid);
+                // `handle_fault`, counting the faults the one-pass path takes.
+                assert_eq!(fast.pid_of(fault.asid), Some(running));
+                if fast.jobs.is_empty()
+                    && fast
+                        .zero_fill_at_once(now, &mut pf, running, &fault)
+                        .unwrap()
+                {
+                    took_fast += 1;
+                } else {
+                    fast.handle_fault_queued(now, &mut pf, running, &fault, &mut NoMmu)
+                        .unwrap();
+                }
+                slow.handle_fault_queued(now, &mut ps, running, &fault, &mut NoMmu)
+                    .unwrap();
+                let later = Cycle(now.0 + 50);
+                fast.retired(later, &mut pf, running, &mut NoMmu).unwrap();
+                slow.retired(later, &mut ps, running, &mut NoMmu).unwrap();
+                assert_eq!(
+                    state(&mut fast, &pf),
+                    state(&mut slow, &ps),
+                    "seed {seed}, fault {n}: {fault:?}"
+                );
+            }
+            assert!(
+                took_fast > 100,
+                "seed {seed}: {took_fast} faults took the one-pass path"
+            );
+            fast.check_invariants(&pf).unwrap();
+        }
+    }
+
+    /// A process dies and a new one takes its frames (its root table among them): the memo of
+    /// last-level tables must not send the new one's faults to the old tables.
+    #[test]
+    fn zero_fill_at_once_after_a_teardown_matches_the_job_machinery() {
+        let (mut fast, mut pf, pids) = machine(FRAMES);
+        let (mut slow, mut ps, _) = machine(FRAMES);
+        let fault = |va: u64| Fault {
+            asid: NO_ASID,
+            va: VirtAddr(va),
+            kind: AccessKind::Write,
+            user: true,
+            reason: FaultReason::NotPresent(Level::Pt),
+        };
+        let segs = || {
+            vec![
+                seg(0x40_0000, 64, "rwu", SegmentKind::Anonymous),
+                seg(0x7f00_0000_0000, 64, "rwu", SegmentKind::Anonymous),
+            ]
+        };
+        let now = std::cell::Cell::new(10);
+        let both =
+            |fast: &mut Kernel, slow: &mut Kernel, pf: &mut PhysMem, ps: &mut PhysMem, pid, va| {
+                now.set(now.get() + 100);
+                let now = now.get();
+                fast.handle_fault(Cycle(now), pf, &fault(va), &mut NoMmu)
+                    .unwrap();
+                slow.handle_fault_queued(Cycle(now), ps, pid, &fault(va), &mut NoMmu)
+                    .unwrap();
+                fast.retired(Cycle(now + 50), pf, pid, &mut NoMmu).unwrap();
+                slow.retired(Cycle(now + 50), ps, pid, &mut NoMmu).unwrap();
+                assert_eq!(state(fast, pf), state(slow, ps), "fault at {va:#x}");
+            };
+        for va in [0x40_1000, 0x40_2000, 0x7f00_0000_3000, 0x7f00_0000_4000] {
+            both(&mut fast, &mut slow, &mut pf, &mut ps, pids[0], va);
+        }
+        let old_root = fast.process(pids[0]).unwrap().root;
+        // Outside every segment: killed, its memory freed.
+        both(&mut fast, &mut slow, &mut pf, &mut ps, pids[0], 0x5000_0000);
+        let new = fast.spawn(&mut pf, segs()).unwrap();
+        assert_eq!(slow.spawn(&mut ps, segs()).unwrap(), new);
+        // Freed last, reused first.
+        assert_eq!(fast.page_table(new).unwrap().root, old_root);
+        fast.dispatch(Cycle(now.get()), new, false, &mut NoMmu);
+        slow.dispatch(Cycle(now.get()), new, false, &mut NoMmu);
+        for va in [0x40_1000, 0x40_3000, 0x7f00_0000_3000, 0x7f00_0000_5000] {
+            both(&mut fast, &mut slow, &mut pf, &mut ps, new, va);
+        }
+        fast.check_invariants(&pf).unwrap();
+    }
+
+    /// With fewer than `levels` frames free, the one-pass path declines and changes nothing.
+    #[test]
+    fn zero_fill_at_once_declines_when_frames_are_short() {
+        let (mut k, mut phys, pids) = machine(FRAMES);
+        while k.frames.free_count() >= 4 {
+            k.frames
+                .alloc_data(Owner::Private {
+                    pid: 99,
+                    vpn: vmsim_hw::Vpn(0),
+                })
+                .unwrap();
+        }
+        let before = state(&mut k, &phys);
+        let fault = Fault {
+            asid: k.process(pids[0]).unwrap().asid,
+            va: VirtAddr(0x40_0000),
+            kind: AccessKind::Write,
+            user: true,
+            reason: FaultReason::NotPresent(Level::Pml4),
+        };
+        assert!(
+            !k.zero_fill_at_once(Cycle(5), &mut phys, pids[0], &fault)
+                .unwrap()
+        );
+        assert_eq!(state(&mut k, &phys), before);
+        k.frames.free(Ppn(FRAMES - 4));
+        assert!(
+            k.zero_fill_at_once(Cycle(5), &mut phys, pids[0], &fault)
+                .unwrap()
+        );
     }
 }

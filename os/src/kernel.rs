@@ -15,7 +15,7 @@ use crate::evict::Evictor;
 use crate::fault::FaultJob;
 use crate::frames::{FrameAllocator, FrameUse, Owner};
 use crate::mmu::{IoRequest, Mmu};
-use crate::page_table::PageTable;
+use crate::page_table::{LeafTables, PageTable};
 use crate::process::{ExitStatus, Pid, Process, ProcessStats, ProcessTable, Signal};
 use crate::segment::{Segment, SegmentKind};
 use crate::shm::{Attachment, SharedObject, ShmPage};
@@ -191,6 +191,9 @@ pub struct Kernel {
     pub(crate) thrash: Thrashing,
     log_events: bool,
     pub(crate) events: Vec<OsEvent>,
+    /// The fault path's memo of last-level tables (cleared whenever a page table is
+    /// destroyed).
+    pub(crate) leaf_tables: LeafTables,
 }
 
 impl Kernel {
@@ -224,6 +227,7 @@ impl Kernel {
             thrash: Thrashing::new(cfg.thrashing_window, cfg.thrashing_threshold),
             log_events: false,
             events: Vec::new(),
+            leaf_tables: LeafTables::default(),
         })
     }
 
@@ -232,6 +236,7 @@ impl Kernel {
         self.log_events = on;
     }
 
+    #[inline]
     pub(crate) fn event(&mut self, e: OsEvent) {
         if self.log_events {
             self.events.push(e);
@@ -561,6 +566,8 @@ impl Kernel {
             .collect();
         self.fresh.retain(|&(p, _)| p != pid);
         let asid = self.processes[pid].asid;
+        // Its table frames become free: forget where they were.
+        self.leaf_tables.clear();
         let evictor = &mut self.evictor;
         let swap = &mut self.swap;
         let (holds, orphans) = (&self.dma_holds, &mut self.orphans);

@@ -5,7 +5,10 @@ use crate::error::OsError;
 use crate::frames::FrameAllocator;
 use vmsim_hw::memory::PhysMem;
 use vmsim_hw::pte::{ENTRIES_PER_TABLE, Level, PTE_BYTES, Pte};
-use vmsim_hw::{PhysAddr, Ppn, VirtAddr, Vpn};
+use vmsim_hw::{PAGE_SHIFT, PhysAddr, Ppn, VirtAddr, Vpn};
+
+/// Mask of a table index (9 bits).
+const INDEX_MASK: u64 = ENTRIES_PER_TABLE as u64 - 1;
 
 /// Flags of a non-leaf entry: present, writable, user. Permissions are enforced at the leaf;
 /// upper levels allow everything so that the AND over levels equals the leaf's flags.
@@ -22,6 +25,59 @@ pub fn canonical(va: u64, levels: u8) -> u64 {
 /// The first address of the upper canonical half (the kernel's), e.g. 0xffff800000000000.
 pub fn kernel_base(levels: u8) -> u64 {
     canonical(1u64 << (12 + 9 * u32::from(levels) - 1), levels)
+}
+
+/// The address of `va`'s entry in the last-level table `table`.
+#[inline]
+pub fn leaf_entry(table: Ppn, va: VirtAddr) -> PhysAddr {
+    PhysAddr((table.0 << PAGE_SHIFT) + ((va.0 >> PAGE_SHIFT) & INDEX_MASK) * PTE_BYTES)
+}
+
+/// A memo of the kernel's software walks: the last-level table of recently faulted 2 MiB
+/// regions, per page-table root, so that a fault near an earlier one reads only its leaf
+/// entry. Host-side only: it changes no modelled state, and what it answers is exactly what
+/// [`PageTable::leaf_table_of`] would, because a table entry above the leaves is written only
+/// while not present (a new table) and cleared only when the whole page table is destroyed,
+/// which must [`LeafTables::clear`] it (its frames, the root included, may then be reused).
+/// (The walker's A-bit updates of upper entries keep their frame and present bit.)
+pub struct LeafTables {
+    /// Direct-mapped by region: `[root + 1, region, table]`, all zero for an empty slot.
+    slots: Vec<[u64; 3]>,
+}
+
+impl Default for LeafTables {
+    fn default() -> Self {
+        // Zeroed memory from the allocator: no host cost until slots are used.
+        LeafTables {
+            slots: vec![[0; 3]; LeafTables::SLOTS],
+        }
+    }
+}
+
+impl LeafTables {
+    /// 4096 regions of 2 MiB: 8 GiB of densely used address space.
+    const SLOTS: usize = 4096;
+    const REGION_SHIFT: u32 = 21;
+
+    /// `va`'s last-level table under `root`, if remembered.
+    #[inline]
+    pub fn get(&self, root: Ppn, va: VirtAddr) -> Option<Ppn> {
+        let region = va.0 >> Self::REGION_SHIFT;
+        let s = &self.slots[region as usize % Self::SLOTS];
+        (s[0] == root.0 + 1 && s[1] == region).then_some(Ppn(s[2]))
+    }
+
+    /// Remember that `va`'s last-level table under `root` is `table`.
+    #[inline]
+    pub fn insert(&mut self, root: Ppn, va: VirtAddr, table: Ppn) {
+        let region = va.0 >> Self::REGION_SHIFT;
+        self.slots[region as usize % Self::SLOTS] = [root.0 + 1, region, table.0];
+    }
+
+    /// Forget everything: a page table was destroyed.
+    pub fn clear(&mut self) {
+        self.slots.fill([0; 3]);
+    }
 }
 
 /// A page table rooted at a frame.
@@ -70,19 +126,31 @@ impl PageTable {
 
     /// The leaf (PT-level) entry for `va`, present or not, if every table above it exists: the
     /// kernel keeps swap entries in non-present leaves.
+    ///
+    /// The walk counts levels by their index shift (9 bits less per level down to the PT's 12)
+    /// rather than stepping through [`Level`]s: the same entries, read in the same order, for
+    /// less host work on the fault path.
+    #[inline]
     pub fn leaf(&self, phys: &PhysMem, va: VirtAddr) -> Option<(PhysAddr, Pte)> {
-        let mut level = Level::top(self.levels);
+        let addr = leaf_entry(self.leaf_table_of(phys, va)?, va);
+        Some((addr, phys.read_pte(addr)))
+    }
+
+    /// The last-level (PT) table on the way to `va`, if every table above it exists.
+    #[inline]
+    pub fn leaf_table_of(&self, phys: &PhysMem, va: VirtAddr) -> Option<Ppn> {
+        let mut shift = Level::top(self.levels).shift();
         let mut table = self.root;
-        while let Some(next) = level.next() {
-            let pte = phys.read_pte(level.entry_addr(table, va));
+        while shift > Level::Pt.shift() {
+            let entry = (table.0 << PAGE_SHIFT) + ((va.0 >> shift) & INDEX_MASK) * PTE_BYTES;
+            let pte = phys.read_pte(PhysAddr(entry));
             if !pte.present() {
                 return None;
             }
-            level = next;
             table = pte.ppn();
+            shift -= 9;
         }
-        let addr = level.entry_addr(table, va);
-        Some((addr, phys.read_pte(addr)))
+        Some(table)
     }
 
     /// How many page-table pages mapping `va` would allocate.
@@ -271,6 +339,18 @@ mod tests {
             .unwrap();
         assert_eq!(n2, 0);
         assert_eq!(frames.table_count(), 4);
+        // The memo answers what the walk finds, for its root and region only.
+        let table = pt.leaf_table_of(&phys, va).unwrap();
+        assert_eq!(pt.leaf(&phys, va).unwrap().0, leaf_entry(table, va));
+        let mut memo = LeafTables::default();
+        assert_eq!(memo.get(pt.root, va), None);
+        memo.insert(pt.root, va, table);
+        assert_eq!(memo.get(pt.root, VirtAddr(va.0 - 0x1000)), Some(table));
+        assert_eq!(memo.get(Ppn(pt.root.0 + 1), va), None);
+        assert_eq!(memo.get(pt.root, VirtAddr(va.0 - 0x20_0000)), None);
+        assert_eq!(pt.leaf_table_of(&phys, VirtAddr(0)), None);
+        memo.clear();
+        assert_eq!(memo.get(pt.root, va), None);
         assert_eq!(pt.missing_tables(&phys, va), 0);
         assert_eq!(pt.missing_tables(&phys, VirtAddr(0)), 3);
         let mut leaves = Vec::new();
