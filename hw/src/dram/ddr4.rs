@@ -233,9 +233,10 @@ impl Ddr4 {
             outcome: RowOutcome::Hit,
         };
         let ch = &mut self.channels[coord.channel as usize];
+        let idx = ch.queue.len();
+        let p = ch.site_of(&e).plan(&e, idx, t, &self.refresh);
         ch.queue.push(e);
         self.queued += 1;
-        let p = ch.plan(ch.queue.len() - 1, t, &self.refresh);
         if ch.best.at == u64::MAX || ch.before(&p, &ch.best) {
             ch.best = p;
             self.next_command = self.next_command.min(p.at);
@@ -413,114 +414,68 @@ impl Ddr4 {
     }
 }
 
+/// What one request's commands read and write: its bank, bank group and rank (with the rank's
+/// refresh epoch cache), and the channel's buses. Borrowed once per request (one bounds check
+/// each) rather than indexed on every access; planning and issuing a command work on it.
+struct Site<'a> {
+    bank: &'a mut Bank,
+    group: &'a mut BankGroup,
+    rank: &'a mut Rank,
+    /// The rank's refresh epoch of the last cycle planned at (a cache: most plans fall in the
+    /// same epoch, and finding one takes a division).
+    epoch: &'a mut Epoch,
+    buses: &'a mut Buses,
+    /// Tests: the channel's command log.
+    #[cfg(test)]
+    log: &'a mut Vec<(u64, Cmd, u64)>,
+}
+
+/// How [`Channel::step_sole`] left the only request.
+enum Sole {
+    /// Its column command issued: it left the queue.
+    Left,
+    /// Its next command, not due yet.
+    Wait(Plan),
+    /// A refresh began in its chain: plan it the general way.
+    Replan,
+}
+
 impl Channel {
+    /// Queue entry `idx` and its site.
+    #[inline(always)]
+    fn parts(&mut self, idx: usize) -> (&mut Entry, Site<'_>) {
+        let e = &mut self.queue[idx];
+        let site = Site {
+            bank: &mut self.banks[e.bank as usize],
+            group: &mut self.groups[e.group as usize],
+            rank: &mut self.ranks[e.rank as usize],
+            epoch: &mut self.epochs[e.rank as usize],
+            buses: &mut self.buses,
+            #[cfg(test)]
+            log: &mut self.log,
+        };
+        (e, site)
+    }
+
+    /// The site of a request not queued yet.
+    #[inline(always)]
+    fn site_of(&mut self, e: &Entry) -> Site<'_> {
+        Site {
+            bank: &mut self.banks[e.bank as usize],
+            group: &mut self.groups[e.group as usize],
+            rank: &mut self.ranks[e.rank as usize],
+            epoch: &mut self.epochs[e.rank as usize],
+            buses: &mut self.buses,
+            #[cfg(test)]
+            log: &mut self.log,
+        }
+    }
+
     /// The next command of queue entry `idx` and the earliest cycle it may issue.
     #[inline(always)]
     fn plan(&mut self, idx: usize, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
-        let e = &self.queue[idx];
-        // Nothing issues before the command bus is free, so the bank's own history is never
-        // later than `lo` and its epoch never ahead of lo's.
-        let lo = e.visible.max(self.buses.next_cmd);
-        let epoch = self.epoch_at(e.rank as usize, lo, refresh);
-        match self.plan_in(idx, lo, epoch, t) {
-            Some(p) => p,
-            None => self.plan_after_refresh(idx, epoch.next_start, t, refresh),
-        }
-    }
-
-    /// [`Channel::plan`] from cycle `lo` on when a refresh begins before the command could
-    /// issue in `lo`'s epoch: plan again from the window's start, with the bank precharged, as
-    /// often as needed. Rare, so kept out of line (a loop in `plan` would make it load every
-    /// loop invariant up front).
-    #[cold]
-    #[inline(never)]
-    fn plan_after_refresh(
-        &mut self,
-        idx: usize,
-        mut lo: u64,
-        t: &CoreTiming,
-        refresh: &RefreshSchedule,
-    ) -> Plan {
-        let rank = self.queue[idx].rank as usize;
-        loop {
-            let epoch = self.epoch_at(rank, lo, refresh);
-            match self.plan_in(idx, lo, epoch, t) {
-                Some(p) => return p,
-                None => lo = epoch.next_start,
-            }
-        }
-    }
-
-    /// The refresh epoch of `rank` at cycle `t`, from the cache when `t` falls in the last one.
-    #[inline(always)]
-    fn epoch_at(&mut self, rank: usize, t: u64, refresh: &RefreshSchedule) -> Epoch {
-        let cached = &mut self.epochs[rank];
-        if !cached.contains(t) {
-            *cached = refresh.epoch_at(rank, t);
-        }
-        *cached
-    }
-
-    /// The plan of queue entry `idx` from cycle `lo` on, which falls in `epoch`; None if a
-    /// refresh begins before the command could issue.
-    #[inline(always)]
-    fn plan_in(&self, idx: usize, lo: u64, epoch: Epoch, t: &CoreTiming) -> Option<Plan> {
-        let e = &self.queue[idx];
-        let bank = &self.banks[e.bank as usize];
-        let open = if epoch.index > bank.epoch {
-            None
-        } else {
-            bank.open_row
-        };
-        let cmd = match open {
-            Some(r) if r == e.row => Cmd::Col,
-            Some(_) => Cmd::Pre,
-            None => Cmd::Act,
-        };
-        self.plan_cmd(idx, cmd, lo, epoch, t)
-    }
-
-    /// [`Channel::plan_in`] once the command is known: the earliest cycle from `lo` on at which
-    /// `cmd` of entry `idx` meets its constraints, in `epoch`.
-    #[inline(always)]
-    fn plan_cmd(
-        &self,
-        idx: usize,
-        cmd: Cmd,
-        lo: u64,
-        epoch: Epoch,
-        t: &CoreTiming,
-    ) -> Option<Plan> {
-        let e = &self.queue[idx];
-        let bank = &self.banks[e.bank as usize];
-        let ready = match cmd {
-            Cmd::Col => self.col_ready(e, bank, t),
-            Cmd::Pre => bank.next_pre,
-            Cmd::Act => {
-                let g = &self.groups[e.group as usize];
-                let rk = &self.ranks[e.rank as usize];
-                bank.next_act.max(g.next_act).max(rk.act_ready())
-            }
-        };
-        let at = lo.max(ready);
-        if at >= epoch.next_start {
-            return None;
-        }
-        // A command due inside the refresh window waits for its end (tRFC < tREFI, so that is
-        // still in this epoch).
-        let at = at.max(epoch.open_from);
-        let col_bound = match cmd {
-            Cmd::Col => at,
-            Cmd::Act => at + t.rcd,
-            Cmd::Pre => (at + t.rp).min(epoch.next_start) + t.rcd,
-        };
-        Some(Plan {
-            at,
-            col_bound,
-            epoch: epoch.index,
-            idx,
-            cmd,
-        })
+        let (e, mut s) = self.parts(idx);
+        s.plan(e, idx, t, refresh)
     }
 
     /// Whether plan `a` goes before plan `b`: the smaller `(at, not a column command, arrival,
@@ -535,21 +490,6 @@ impl Channel {
         (ea.arrival, ea.seq) < (eb.arrival, eb.seq)
     }
 
-    /// The column-command constraints of `e` on its open bank.
-    #[inline]
-    fn col_ready(&self, e: &Entry, bank: &Bank, t: &CoreTiming) -> u64 {
-        let g = &self.groups[e.group as usize];
-        let c = bank.next_col.max(self.buses.next_col);
-        if e.write {
-            c.max(g.next_wr)
-                .max(self.buses.data_free.saturating_sub(t.cwl))
-        } else {
-            c.max(g.next_rd)
-                .max(self.ranks[e.rank as usize].next_rd)
-                .max(self.buses.data_free.saturating_sub(t.cl))
-        }
-    }
-
     /// Issue the best plan's command and plan again; true if it was a column command (the
     /// request left the queue). Not inlined into the loop of `Ddr4::issue_due`, which would
     /// load every timing parameter up front for the one or two commands a tick usually issues.
@@ -562,9 +502,36 @@ impl Channel {
         out: &mut CompletionQueue,
         stats: &mut DramStats,
     ) -> bool {
-        let left = self.issue(self.best, channel, t, refresh, out, stats);
+        let p = self.best;
+        let (e, mut s) = self.parts(p.idx);
+        let left = match p.cmd {
+            Cmd::Pre => {
+                s.issue_pre(e, &p, t, refresh, stats);
+                false
+            }
+            Cmd::Act => {
+                s.issue_act(e, &p, t, refresh, stats);
+                false
+            }
+            Cmd::Col => {
+                out.push(s.issue_col(e, &p, t, refresh, stats), channel);
+                self.remove(p.idx);
+                true
+            }
+        };
         self.replan(t, refresh);
         left
+    }
+
+    /// Take entry `idx` out of the queue (its column command issued).
+    #[inline(always)]
+    fn remove(&mut self, idx: usize) {
+        // Usually the only entry: no need to move the last one into its place.
+        if idx + 1 == self.queue.len() {
+            self.queue.pop();
+        } else {
+            self.queue.swap_remove(idx);
+        }
     }
 
     /// Whether a queue of one takes the fused path ([`Channel::step_sole`]): always, except in
@@ -578,15 +545,15 @@ impl Channel {
     }
 
     /// [`Channel::step`] for a queue of one request (the usual case), fused: issue its PRE, ACT
-    /// and column command as far as they are due at or before `now`, in one go, planning each
-    /// next one directly ([`Channel::plan_sole_next`]) instead of replanning the queue; true if
-    /// the request left the queue. Straight-line code, no loop (which would load every timing
-    /// parameter up front). It stops early, leaving the rest to the caller's loop, when the
-    /// chain is not the plain PRE, ACT, column command (a refresh began in between).
+    /// and column command as far as they are due at or before `now`, in one go, on its site
+    /// borrowed once, planning each next one directly ([`Site::plan_next`]) instead of
+    /// replanning the queue; true if the request left the queue. It stops early, leaving the
+    /// rest to the caller's loop, when a refresh began in the chain (the next command is then
+    /// planned the general way, by `plan(0)`).
     ///
     /// Exact: each plan is what `replan`, that is `plan(0)`, would give (see
-    /// [`Channel::plan_sole_next`]), and each command issues while its plan is due, as in the
-    /// caller's loop.
+    /// [`Site::plan_next`]), and each command issues while its plan is due, as in the caller's
+    /// loop.
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
     fn step_sole(
@@ -604,67 +571,57 @@ impl Channel {
             self.sole[0] += 1;
         }
         let mut p = self.best;
-        if p.cmd == Cmd::Pre {
-            self.issue_pre(&p, t, refresh, stats);
-            p = self.plan_sole_next(p, t, refresh);
-            if p.at > now || p.cmd != Cmd::Act {
-                self.best = p;
-                self.col_bound = p.col_bound;
-                return false;
+        let (e, mut s) = self.parts(0);
+        let how = 'chain: {
+            if p.cmd == Cmd::Pre {
+                s.issue_pre(e, &p, t, refresh, stats);
+                p = match s.plan_next(e, &p, Cmd::Act, t, refresh) {
+                    Some(q) => q,
+                    None => break 'chain Sole::Replan,
+                };
+                if p.at > now {
+                    break 'chain Sole::Wait(p);
+                }
             }
-        }
-        if p.cmd == Cmd::Act {
-            self.issue_act(&p, t, refresh, stats);
-            p = self.plan_sole_next(p, t, refresh);
-            if p.at > now || p.cmd != Cmd::Col {
-                self.best = p;
-                self.col_bound = p.col_bound;
-                return false;
+            if p.cmd == Cmd::Act {
+                s.issue_act(e, &p, t, refresh, stats);
+                p = match s.plan_next(e, &p, Cmd::Col, t, refresh) {
+                    Some(q) => q,
+                    None => break 'chain Sole::Replan,
+                };
+                if p.at > now {
+                    break 'chain Sole::Wait(p);
+                }
+                debug_assert!(
+                    p.at >= promised,
+                    "column command at {} before its bound {promised}",
+                    p.at
+                );
             }
-            debug_assert!(
-                p.at >= promised,
-                "column command at {} before its bound {promised}",
-                p.at
-            );
-        }
-        self.issue_col(&p, channel, t, refresh, out, stats);
-        self.best = Plan::NONE;
-        self.col_bound = u64::MAX;
-        true
-    }
-
-    /// The plan of the only queued request after its PRE or ACT `p` issued: what `plan(0)`
-    /// gives. `plan` computes `lo` and the epoch as here; if `lo` is still in `p`'s epoch, the
-    /// bank's epoch is that one (`issue` set it), so `plan_in` finds the bank as `p` left it:
-    /// precharged after a PRE (next: ACT), its row open after an ACT (next: the column
-    /// command), and [`Channel::plan_cmd`] is `plan_in` for that command. Otherwise (a refresh
-    /// began in between), `plan(0)` itself.
-    #[inline(always)]
-    fn plan_sole_next(&mut self, p: Plan, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
-        debug_assert!(self.queue.len() == 1 && p.cmd != Cmd::Col);
-        let e = &self.queue[0];
-        let lo = e.visible.max(self.buses.next_cmd);
-        let epoch = self.epoch_at(e.rank as usize, lo, refresh);
-        if epoch.index != p.epoch {
-            #[cfg(test)]
-            {
-                self.sole[1] += 1;
-            }
-            return self.plan(0, t, refresh);
-        }
-        let cmd = if p.cmd == Cmd::Pre {
-            Cmd::Act
-        } else {
-            Cmd::Col
+            out.push(s.issue_col(e, &p, t, refresh, stats), channel);
+            Sole::Left
         };
-        match self.plan_cmd(0, cmd, lo, epoch, t) {
-            Some(q) => q,
-            None => {
+        match how {
+            Sole::Left => {
+                self.queue.clear();
+                self.best = Plan::NONE;
+                self.col_bound = u64::MAX;
+                true
+            }
+            Sole::Wait(p) => {
+                self.best = p;
+                self.col_bound = p.col_bound;
+                false
+            }
+            Sole::Replan => {
                 #[cfg(test)]
                 {
                     self.sole[1] += 1;
                 }
-                self.plan_after_refresh(0, epoch.next_start, t, refresh)
+                let p = self.plan(0, t, refresh);
+                self.best = p;
+                self.col_bound = p.col_bound;
+                false
             }
         }
     }
@@ -702,47 +659,169 @@ impl Channel {
         self.best = best;
         self.col_bound = col_bound;
     }
+}
 
-    /// Issue the planned command; true if it was a column command (the request left the
-    /// queue).
+impl Site<'_> {
+    /// The refresh epoch of `rank` (this site's) at cycle `t`, from the cache when `t` falls in
+    /// the last one.
     #[inline(always)]
-    fn issue(
+    fn epoch_at(&mut self, rank: u32, t: u64, refresh: &RefreshSchedule) -> Epoch {
+        if !self.epoch.contains(t) {
+            *self.epoch = refresh.epoch_at(rank as usize, t);
+        }
+        *self.epoch
+    }
+
+    /// The next command of `e` (queue entry `idx`, at this site) and the earliest cycle it may
+    /// issue.
+    #[inline(always)]
+    fn plan(&mut self, e: &Entry, idx: usize, t: &CoreTiming, refresh: &RefreshSchedule) -> Plan {
+        // Nothing issues before the command bus is free, so the bank's own history is never
+        // later than `lo` and its epoch never ahead of lo's.
+        let lo = e.visible.max(self.buses.next_cmd);
+        let epoch = self.epoch_at(e.rank, lo, refresh);
+        match self.plan_in(e, idx, lo, epoch, t) {
+            Some(p) => p,
+            None => self.plan_after_refresh(e, idx, epoch.next_start, t, refresh),
+        }
+    }
+
+    /// [`Site::plan`] from cycle `lo` on when a refresh begins before the command could issue
+    /// in `lo`'s epoch: plan again from the window's start, with the bank precharged, as often
+    /// as needed. Rare, so kept out of line (a loop in `plan` would make it load every loop
+    /// invariant up front).
+    #[cold]
+    #[inline(never)]
+    fn plan_after_refresh(
         &mut self,
-        p: Plan,
-        channel: u32,
+        e: &Entry,
+        idx: usize,
+        mut lo: u64,
         t: &CoreTiming,
         refresh: &RefreshSchedule,
-        out: &mut CompletionQueue,
-        stats: &mut DramStats,
-    ) -> bool {
-        match p.cmd {
-            Cmd::Pre => {
-                self.issue_pre(&p, t, refresh, stats);
-                false
-            }
-            Cmd::Act => {
-                self.issue_act(&p, t, refresh, stats);
-                false
-            }
-            Cmd::Col => {
-                self.issue_col(&p, channel, t, refresh, out, stats);
-                true
+    ) -> Plan {
+        loop {
+            let epoch = self.epoch_at(e.rank, lo, refresh);
+            match self.plan_in(e, idx, lo, epoch, t) {
+                Some(p) => return p,
+                None => lo = epoch.next_start,
             }
         }
     }
 
-    /// What every command does: the bank's row closes if a refresh came since its last
-    /// command, and the command bus is busy for a tCK. Returns the bank's index.
+    /// The plan of `e` (queue entry `idx`) from cycle `lo` on, which falls in `epoch`; None if
+    /// a refresh begins before the command could issue.
     #[inline(always)]
-    fn issue_common(&mut self, p: &Plan, t: &CoreTiming, refresh: &RefreshSchedule) -> usize {
+    fn plan_in(
+        &self,
+        e: &Entry,
+        idx: usize,
+        lo: u64,
+        epoch: Epoch,
+        t: &CoreTiming,
+    ) -> Option<Plan> {
+        let open = if epoch.index > self.bank.epoch {
+            None
+        } else {
+            self.bank.open_row
+        };
+        let cmd = match open {
+            Some(r) if r == e.row => Cmd::Col,
+            Some(_) => Cmd::Pre,
+            None => Cmd::Act,
+        };
+        self.plan_cmd(e, idx, cmd, lo, epoch, t)
+    }
+
+    /// The plan of the only queued request `e` after its PRE or ACT `p` issued, for its next
+    /// command `cmd` (ACT after a PRE, the column command after an ACT): what `plan(0)` gives,
+    /// or None when that takes the general way. `plan` computes `lo` and the epoch as here; if
+    /// `lo` is still in `p`'s epoch, the bank's epoch is that one (`issue_common` set it), so
+    /// `plan_in` finds the bank as `p` left it: precharged after a PRE (next: ACT), its row
+    /// open after an ACT (next: the column command), and [`Site::plan_cmd`] is `plan_in` for
+    /// that command. Otherwise (a refresh began in between, or begins before `cmd` could
+    /// issue), None.
+    #[inline(always)]
+    fn plan_next(
+        &mut self,
+        e: &Entry,
+        p: &Plan,
+        cmd: Cmd,
+        t: &CoreTiming,
+        refresh: &RefreshSchedule,
+    ) -> Option<Plan> {
+        let lo = e.visible.max(self.buses.next_cmd);
+        let epoch = self.epoch_at(e.rank, lo, refresh);
+        if epoch.index != p.epoch {
+            return None;
+        }
+        self.plan_cmd(e, 0, cmd, lo, epoch, t)
+    }
+
+    /// [`Site::plan_in`] once the command is known: the earliest cycle from `lo` on at which
+    /// `cmd` of `e` meets its constraints, in `epoch`.
+    #[inline(always)]
+    fn plan_cmd(
+        &self,
+        e: &Entry,
+        idx: usize,
+        cmd: Cmd,
+        lo: u64,
+        epoch: Epoch,
+        t: &CoreTiming,
+    ) -> Option<Plan> {
+        let ready = match cmd {
+            Cmd::Col => self.col_ready(e, t),
+            Cmd::Pre => self.bank.next_pre,
+            Cmd::Act => self
+                .bank
+                .next_act
+                .max(self.group.next_act)
+                .max(self.rank.act_ready()),
+        };
+        let at = lo.max(ready);
+        if at >= epoch.next_start {
+            return None;
+        }
+        // A command due inside the refresh window waits for its end (tRFC < tREFI, so that is
+        // still in this epoch).
+        let at = at.max(epoch.open_from);
+        let col_bound = match cmd {
+            Cmd::Col => at,
+            Cmd::Act => at + t.rcd,
+            Cmd::Pre => (at + t.rp).min(epoch.next_start) + t.rcd,
+        };
+        Some(Plan {
+            at,
+            col_bound,
+            epoch: epoch.index,
+            idx,
+            cmd,
+        })
+    }
+
+    /// The column-command constraints of `e` on its open bank.
+    #[inline(always)]
+    fn col_ready(&self, e: &Entry, t: &CoreTiming) -> u64 {
+        let c = self.bank.next_col.max(self.buses.next_col);
+        if e.write {
+            c.max(self.group.next_wr)
+                .max(self.buses.data_free.saturating_sub(t.cwl))
+        } else {
+            c.max(self.group.next_rd)
+                .max(self.rank.next_rd)
+                .max(self.buses.data_free.saturating_sub(t.cl))
+        }
+    }
+
+    /// What every command does: the bank's row closes if a refresh came since its last
+    /// command, and the command bus is busy for a tCK.
+    #[inline(always)]
+    fn issue_common(&mut self, e: &Entry, p: &Plan, t: &CoreTiming, refresh: &RefreshSchedule) {
         #[cfg(test)]
-        self.log.push((p.at, p.cmd, self.queue[p.idx].id));
-        debug_assert_eq!(
-            p.epoch,
-            refresh.epoch(self.queue[p.idx].rank as usize, p.at)
-        );
-        let b = self.queue[p.idx].bank as usize;
-        let bank = &mut self.banks[b];
+        self.log.push((p.at, p.cmd, e.id));
+        debug_assert_eq!(p.epoch, refresh.epoch(e.rank as usize, p.at));
+        let bank = &mut *self.bank;
         let k = p.epoch;
         debug_assert!(k >= bank.epoch, "commands issue in time order");
         if k > bank.epoch {
@@ -750,65 +829,65 @@ impl Channel {
             bank.epoch = k;
         }
         self.buses.next_cmd = p.at + t.cmd;
-        b
     }
 
-    /// Issue PRE `p`.
+    /// Issue PRE `p` of `e`.
     #[inline(always)]
     fn issue_pre(
         &mut self,
+        e: &mut Entry,
         p: &Plan,
         t: &CoreTiming,
         refresh: &RefreshSchedule,
         stats: &mut DramStats,
     ) {
-        let b = self.issue_common(p, t, refresh);
-        let (at, e, bank) = (p.at, &mut self.queue[p.idx], &mut self.banks[b]);
+        self.issue_common(e, p, t, refresh);
+        let bank = &mut *self.bank;
         debug_assert!(bank.open_row.is_some_and(|r| r != e.row));
         bank.open_row = None;
-        bank.next_act = bank.next_act.max(at + t.rp);
+        bank.next_act = bank.next_act.max(p.at + t.rp);
         e.outcome = RowOutcome::Conflict;
         stats.precharges += 1;
     }
 
-    /// Issue ACT `p`.
+    /// Issue ACT `p` of `e`.
     #[inline(always)]
     fn issue_act(
         &mut self,
+        e: &mut Entry,
         p: &Plan,
         t: &CoreTiming,
         refresh: &RefreshSchedule,
         stats: &mut DramStats,
     ) {
-        let b = self.issue_common(p, t, refresh);
-        let (at, e, bank) = (p.at, &mut self.queue[p.idx], &mut self.banks[b]);
+        self.issue_common(e, p, t, refresh);
+        let (at, bank) = (p.at, &mut *self.bank);
         debug_assert!(bank.open_row.is_none());
         bank.open_row = Some(e.row);
         bank.next_col = at + t.rcd;
         bank.next_pre = bank.next_pre.max(at + t.ras);
-        self.groups[e.group as usize].next_act = at + t.rrd_l;
-        self.ranks[e.rank as usize].activate(at, t.rrd_s, t.faw);
+        self.group.next_act = at + t.rrd_l;
+        self.rank.activate(at, t.rrd_s, t.faw);
         if e.outcome == RowOutcome::Hit {
             e.outcome = RowOutcome::Closed;
         }
         stats.activates += 1;
     }
 
-    /// Issue column command `p`: the request leaves the queue, its completion is scheduled.
+    /// Issue column command `p` of `e`: returns its completion (the caller schedules it and
+    /// takes the request out of the queue).
     #[inline(always)]
     fn issue_col(
         &mut self,
+        e: &Entry,
         p: &Plan,
-        channel: u32,
         t: &CoreTiming,
         refresh: &RefreshSchedule,
-        out: &mut CompletionQueue,
         stats: &mut DramStats,
-    ) {
-        let b = self.issue_common(p, t, refresh);
-        let (at, e, bank) = (p.at, &mut self.queue[p.idx], &mut self.banks[b]);
+    ) -> DramCompletion {
+        self.issue_common(e, p, t, refresh);
+        let (at, bank, g) = (p.at, &mut *self.bank, &mut *self.group);
         debug_assert_eq!(bank.open_row, Some(e.row));
-        let g = &mut self.groups[e.group as usize];
         g.next_rd = g.next_rd.max(at + t.ccd_l);
         g.next_wr = g.next_wr.max(at + t.ccd_l);
         self.buses.next_col = at + t.ccd_s;
@@ -816,7 +895,7 @@ impl Channel {
             let done = at + t.cwl + t.burst;
             bank.next_pre = bank.next_pre.max(done + t.wr);
             g.next_rd = g.next_rd.max(done + t.wtr_l);
-            let rk = &mut self.ranks[e.rank as usize];
+            let rk = &mut *self.rank;
             rk.next_rd = rk.next_rd.max(done + t.wtr_s);
             stats.writes += 1;
             stats.total_write_latency += done - e.arrival;
@@ -836,22 +915,13 @@ impl Channel {
             RowOutcome::Closed => stats.row_misses += 1,
             RowOutcome::Conflict => stats.row_conflicts += 1,
         }
-        out.push(
-            DramCompletion {
-                id: e.id,
-                addr: e.addr,
-                write: e.write,
-                row: e.outcome,
-                arrival: Cycle(e.arrival),
-                done: Cycle(done),
-            },
-            channel,
-        );
-        // Usually the only entry: no need to move the last one into its place.
-        if p.idx + 1 == self.queue.len() {
-            self.queue.pop();
-        } else {
-            self.queue.swap_remove(p.idx);
+        DramCompletion {
+            id: e.id,
+            addr: e.addr,
+            write: e.write,
+            row: e.outcome,
+            arrival: Cycle(e.arrival),
+            done: Cycle(done),
         }
     }
 }
