@@ -694,19 +694,15 @@ impl System {
             // Whatever the core sent while being fed is due later than now.
             next_walkers = or_never(self.walkers.next_event(&self.walk_ports, &self.mem_ports));
             next_mem = or_never(self.mem.next_event(&self.mem_ports));
-            next_core = or_never(self.core.next_event_of(
-                &self.walk_ports,
-                &self.mem_ports,
-                &self.trap_ports,
-            ));
-            if self.current.is_none() && self.core.is_idle() {
-                // Nothing to run now: the core only wakes for a reply or a new dispatch.
-                next_core = if self.sched.waiting() > 0 {
-                    Cycle(now.0 + 1)
-                } else {
-                    NEVER
-                };
-            }
+            next_core = if self.core.is_idle() {
+                self.idle_core_next(now)
+            } else {
+                or_never(self.core.next_event_of(
+                    &self.walk_ports,
+                    &self.mem_ports,
+                    &self.trap_ports,
+                ))
+            };
             next_trap = or_never(self.trap_ports.fault.next_ready());
             next_io = if self.io_active {
                 self.next_io_event()
@@ -762,6 +758,26 @@ impl System {
         }
         self.kernel.finish(self.last_end);
         Ok(())
+    }
+
+    /// When an idle core (ready for an access, or killed) next needs a step. Out of line: the
+    /// core is idle only between accesses, and the loop above keeps its registers for the
+    /// busy case.
+    #[inline(never)]
+    fn idle_core_next(&self, now: Cycle) -> Cycle {
+        if self.current.is_none() {
+            // Nothing to run now: the core only wakes for a reply or a new dispatch.
+            if self.sched.waiting() > 0 {
+                Cycle(now.0 + 1)
+            } else {
+                NEVER
+            }
+        } else {
+            or_never(
+                self.core
+                    .next_event_of(&self.walk_ports, &self.mem_ports, &self.trap_ports),
+            )
+        }
     }
 
     /// The error a step found (an isolation violation first, then a deferred one).
