@@ -318,11 +318,17 @@ impl Walkers {
 
     /// One cycle: take responses from memory, advance walks, start new ones.
     ///
-    /// `direct`: the memory system, when the owner knows that until the answers to this
-    /// tick's reads nobody else sends it a request or touches its caches, and that it has no
-    /// work of its own this cycle. A lone walk's PTE read is then handed to it at once
-    /// ([`MemorySystem::accept_now`]) instead of through the port: the same request at the
-    /// same cycle, without an engine step for the hop.
+    /// `direct`: the memory system, when the owner knows that until a walk in flight ends,
+    /// nothing but the walkers sends the memory system a request or touches its caches, and
+    /// nothing else reads or writes what the walkers use (the requester waits for the walk;
+    /// no page tables change), and that the memory system has no work of its own this cycle.
+    /// Then, for a lone walk:
+    /// - its PTE read is handed to the memory system at once ([`MemorySystem::accept_now`])
+    ///   instead of through the port: the same request at the same cycle, without an engine
+    ///   step for the hop;
+    /// - an answer already on the response port (a cache hit answered at once) is taken at its
+    ///   cycle right away, as the tick at that cycle would take it: nothing the walker reads
+    ///   can change before then, and what it sends is stamped after that cycle.
     pub fn tick(
         &mut self,
         now: Cycle,
@@ -355,6 +361,17 @@ impl Walkers {
             progress = true;
             let direct = direct.as_deref_mut().filter(|_| walk.req.is_empty());
             self.start(free, now, req, phys, mem, direct);
+        }
+        // Run a lone walk ahead through answers already known.
+        while let Some(ms) = direct.as_deref_mut() {
+            let lone = self.busy != 0 && self.busy & (self.busy - 1) == 0;
+            let Some(at) = mem.walker_resp.next_ready().filter(|_| lone) else {
+                break;
+            };
+            self.last_tick = at;
+            while let Some(resp) = mem.walker_resp.recv(at) {
+                self.on_mem_response(at, resp, phys, walk, mem, Some(&mut *ms));
+            }
         }
         self.own_next = self.own_events();
         progress
