@@ -404,7 +404,8 @@ impl Core {
             },
             trap_at: start,
         };
-        self.translate(now, t, phys, mem, ports);
+        // The access's first translation, inlined here (once per access).
+        self.translate_inline(now, t, phys, mem, ports);
     }
 
     /// Handle responses visible at `now`. Returns true on progress.
@@ -509,8 +510,21 @@ impl Core {
     }
 
     /// Translate the current page starting at cycle `t` (>= now).
-    #[inline]
+    #[inline(never)]
     fn translate(
+        &mut self,
+        now: Cycle,
+        t: Cycle,
+        phys: &mut PhysMem,
+        mem: &mut MemorySystem,
+        ports: &mut CorePorts<'_>,
+    ) {
+        self.translate_inline(now, t, phys, mem, ports)
+    }
+
+    /// [`Core::translate`], inlined into its caller.
+    #[inline(always)]
+    fn translate_inline(
         &mut self,
         now: Cycle,
         mut t: Cycle,
