@@ -191,14 +191,23 @@ struct Progress {
     count: u64,
 }
 
+impl Progress {
+    /// Move the bar (kept out of line: the per-access call is a counter increment).
+    #[cold]
+    #[inline(never)]
+    fn redraw(&self) {
+        if let Some(b) = &self.bar {
+            b.set_position(self.count);
+        }
+    }
+}
+
 impl Observer for Progress {
     #[inline]
     fn on_access(&mut self, _pid: Pid, _a: &AccessDone) {
         self.count += 1;
-        if self.count & 0xffff == 0
-            && let Some(b) = &self.bar
-        {
-            b.set_position(self.count);
+        if self.count & 0xffff == 0 {
+            self.redraw();
         }
     }
 }
@@ -259,7 +268,13 @@ fn cmd_run(args: RunArgs) -> Result<()> {
     let mut opts = vcd_options(&args, &cfg)?;
     opts.plots = args.plots;
     let start = Instant::now();
-    let out = vmsim_sim::run_with(&cfg, Some(&args.out), &mut progress, opts)?;
+    // With --quiet nothing draws the bar: the run needs no observer of its own.
+    let extra: &mut dyn Observer = if bar.is_some() {
+        &mut progress
+    } else {
+        &mut NoObserver
+    };
+    let out = vmsim_sim::run_with(&cfg, Some(&args.out), extra, opts)?;
     let secs = start.elapsed().as_secs_f64();
     if let Some(b) = bar {
         b.finish_and_clear();

@@ -198,30 +198,59 @@ pub struct CoreStats {
     pub killed_accesses: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The core's state. The two idle states come first, so that [`Core::is_idle`], asked several
+/// times per engine step, is one comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum State {
     /// Ready for the next access from `ready_at`.
     Ready,
+    /// The process was killed; accesses are not translated.
+    Killed,
     WaitWalk,
     WaitTrap,
     WaitData,
-    /// The process was killed; accesses are not translated.
-    Killed,
 }
 
-/// The access in flight.
+/// The access in flight. Its kind and address are in `done`.
 #[derive(Clone, Copy, Debug)]
 struct Current {
-    acc: Access,
+    /// The value a data-carrying access stores, or the marker that a read loads a word
+    /// ([`Access::data`]).
+    data: Option<u64>,
     /// Page being worked on and the last page.
     vpn: Vpn,
     last_vpn: Vpn,
     /// When the current page's translation started.
     xlat_start: Cycle,
     done: AccessDone,
-    pa_first: Option<PhysAddr>,
     /// When the fault being serviced reached the kernel.
     trap_at: Cycle,
+}
+
+impl Current {
+    /// The placeholder a core holds before its first access.
+    const NONE: Current = Current {
+        data: None,
+        vpn: Vpn(0),
+        last_vpn: Vpn(0),
+        xlat_start: Cycle(0),
+        done: AccessDone {
+            start: Cycle(0),
+            end: Cycle(0),
+            asid: Asid(0),
+            kind: AccessKind::Read,
+            va: VirtAddr(0),
+            pa: PhysAddr(0),
+            page_size: PageSize::Size4K,
+            tlb: TlbLevel::L1,
+            translation_cycles: 0,
+            walk_cycles: 0,
+            walk_mem_refs: 0,
+            fault: FaultKind::None,
+            loaded: None,
+        },
+        trap_at: Cycle(0),
+    };
 }
 
 /// An access whose process gave up the core while the kernel services its fault (it waits for
@@ -242,10 +271,16 @@ pub struct Core {
     user: bool,
     state: State,
     ready_at: Cycle,
-    cur: Option<Current>,
+    /// The access in flight while the core is not idle ([`Core::is_idle`]); after an access
+    /// completes, its record stays in `cur.done` until [`Core::take_finished`] (which must come
+    /// before the next [`Core::begin`] or [`Core::unpark`]); otherwise it means nothing.
+    cur: Current,
     next_id: u64,
-    finished: Option<AccessDone>,
-    walk_log: Option<WalkRecord>,
+    /// `cur.done` is a completed access not yet taken.
+    finished: bool,
+    /// The last walk's record, and whether it has not been taken yet.
+    walk_log: WalkRecord,
+    walked: bool,
     stats: CoreStats,
 }
 
@@ -261,10 +296,21 @@ impl Core {
             user: true,
             state: State::Ready,
             ready_at: Cycle(0),
-            cur: None,
+            cur: Current::NONE,
             next_id: 0,
-            finished: None,
-            walk_log: None,
+            finished: false,
+            walk_log: WalkRecord {
+                start: Cycle(0),
+                end: Cycle(0),
+                va: VirtAddr(0),
+                asid: Asid(0),
+                start_level: crate::pte::Level::Pml4,
+                mem_refs: 0,
+                cache_hits: 0,
+                dram_row_hits: 0,
+                result: crate::walker::WalkResult::Fill,
+            },
+            walked: false,
             stats: CoreStats::default(),
         })
     }
@@ -325,14 +371,19 @@ impl Core {
         ports: &mut CorePorts<'_>,
     ) {
         debug_assert!(self.wants_access(now));
+        // The system takes every completed access before it feeds the next one.
+        assert!(
+            !self.finished,
+            "an access began before the last one was taken"
+        );
         self.stats.accesses += 1;
         self.stats.instructions += acc.instrs as u64;
         let start = now;
         let t = now + Cycles(acc.instrs as u64);
         let first = acc.va.vpn();
         let last = VirtAddr(acc.va.0.saturating_add(acc.size.max(1) as u64 - 1)).vpn();
-        self.cur = Some(Current {
-            acc,
+        self.cur = Current {
+            data: acc.data,
             vpn: first,
             last_vpn: last,
             xlat_start: t,
@@ -351,10 +402,10 @@ impl Core {
                 fault: FaultKind::None,
                 loaded: None,
             },
-            pa_first: None,
             trap_at: start,
-        });
-        self.translate(now, t, phys, mem, ports);
+        };
+        // The access's first translation, inlined here (once per access).
+        self.translate_inline(now, t, phys, mem, ports);
     }
 
     /// Handle responses visible at `now`. Returns true on progress.
@@ -365,65 +416,65 @@ impl Core {
         mem: &mut MemorySystem,
         ports: &mut CorePorts<'_>,
     ) -> bool {
-        match self.state {
-            State::WaitWalk => {
-                let Some(resp) = ports.walk.resp.recv(now) else {
-                    return false;
-                };
-                self.walk_log = Some(resp.record);
-                let cur = self.cur.as_mut().expect("walk without an access");
-                cur.done.walk_cycles += (resp.record.end - resp.record.start).0;
-                cur.done.walk_mem_refs += resp.record.mem_refs;
-                match resp.outcome {
-                    WalkOutcome::Fill(t) => {
-                        let e = TlbEntry {
-                            asid: self.asid,
-                            vpn: t.vpn,
-                            ppn: t.ppn,
-                            size: t.size,
-                            perms: t.perms,
-                            global: t.global,
-                            dirty: t.dirty,
-                            pte_addr: t.pte_addr,
-                        };
-                        let kind = cur.acc.kind;
-                        self.l2.insert(e);
-                        self.l1_for(kind).insert(e);
-                        self.translated(now, now, e, phys, mem, ports);
-                    }
-                    WalkOutcome::Fault(f) => self.raise(now, f, ports),
+        // Tests rather than a `match` (a jump table), walks first: a walk's answer is what the
+        // core most often waits for.
+        if self.state == State::WaitWalk {
+            let Some(resp) = ports.walk.resp.recv(now) else {
+                return false;
+            };
+            self.walk_log = resp.record;
+            self.walked = true;
+            let cur = &mut self.cur;
+            cur.done.walk_cycles += (resp.record.end - resp.record.start).0;
+            cur.done.walk_mem_refs += resp.record.mem_refs;
+            match resp.outcome {
+                WalkOutcome::Fill(t) => {
+                    let e = TlbEntry {
+                        asid: self.asid,
+                        vpn: t.vpn,
+                        ppn: t.ppn,
+                        size: t.size,
+                        perms: t.perms,
+                        global: t.global,
+                        dirty: t.dirty,
+                        pte_addr: t.pte_addr,
+                    };
+                    let kind = cur.done.kind;
+                    self.l2.insert(e);
+                    self.l1_for(kind).insert(e);
+                    self.translated(now, now, e, phys, mem, ports);
                 }
-                true
+                WalkOutcome::Fault(f) => self.raise(now, f, ports),
             }
-            State::WaitTrap => {
-                let Some(reply) = ports.trap.reply.recv(now) else {
-                    return false;
-                };
-                let cur = self.cur.as_mut().expect("trap without an access");
-                self.stats.fault_cycles += (now - cur.trap_at).0;
-                match reply {
-                    TrapReply::Retry(kind) => {
-                        cur.done.fault = cur.done.fault.max(kind);
-                        self.translate(now, now, phys, mem, ports);
-                    }
-                    TrapReply::Kill(kind) => {
-                        cur.done.fault = cur.done.fault.max(kind);
-                        let done = cur.done;
-                        self.stats.translation_cycles += (now - cur.xlat_start).0;
-                        self.finish(now, done);
-                        self.state = State::Killed;
-                    }
+            true
+        } else if self.state == State::WaitData {
+            let Some(_resp) = ports.mem.core_resp.recv(now) else {
+                return false;
+            };
+            self.next_page(now, now, phys, mem, ports);
+            true
+        } else if self.state == State::WaitTrap {
+            let Some(reply) = ports.trap.reply.recv(now) else {
+                return false;
+            };
+            let cur = &mut self.cur;
+            self.stats.fault_cycles += (now - cur.trap_at).0;
+            match reply {
+                TrapReply::Retry(kind) => {
+                    cur.done.fault = cur.done.fault.max(kind);
+                    self.translate(now, now, phys, mem, ports);
                 }
-                true
+                TrapReply::Kill(kind) => {
+                    cur.done.fault = cur.done.fault.max(kind);
+                    self.stats.translation_cycles += (now - cur.xlat_start).0;
+                    self.finish(now);
+                    self.state = State::Killed;
+                }
             }
-            State::WaitData => {
-                let Some(_resp) = ports.mem.core_resp.recv(now) else {
-                    return false;
-                };
-                self.next_page(now, now, phys, mem, ports);
-                true
-            }
-            State::Ready | State::Killed => false,
+            true
+        } else {
+            // Ready or Killed: nothing to receive.
+            false
         }
     }
 
@@ -435,12 +486,20 @@ impl Core {
         mem: &MemPorts,
         trap: &TrapPorts,
     ) -> Option<Cycle> {
-        match self.state {
-            State::Ready => Some(self.ready_at),
-            State::WaitWalk => walk.resp.next_ready(),
-            State::WaitTrap => trap.reply.next_ready(),
-            State::WaitData => mem.core_resp.next_ready(),
-            State::Killed => None,
+        // Tests rather than a `match`: asked on every engine step, a chain of two or three
+        // compares costs less than the jump table a five-way match compiles to.
+        if self.state > State::Killed {
+            if self.state == State::WaitWalk {
+                walk.resp.next_ready()
+            } else if self.state == State::WaitData {
+                mem.core_resp.next_ready()
+            } else {
+                trap.reply.next_ready()
+            }
+        } else if self.state == State::Ready {
+            Some(self.ready_at)
+        } else {
+            None
         }
     }
 
@@ -453,12 +512,25 @@ impl Core {
     /// No access in flight (ready for the next, or killed).
     #[inline]
     pub fn is_idle(&self) -> bool {
-        matches!(self.state, State::Ready | State::Killed)
+        self.state <= State::Killed
     }
 
     /// Translate the current page starting at cycle `t` (>= now).
-    #[inline]
+    #[inline(never)]
     fn translate(
+        &mut self,
+        now: Cycle,
+        t: Cycle,
+        phys: &mut PhysMem,
+        mem: &mut MemorySystem,
+        ports: &mut CorePorts<'_>,
+    ) {
+        self.translate_inline(now, t, phys, mem, ports)
+    }
+
+    /// [`Core::translate`], inlined into its caller.
+    #[inline(always)]
+    fn translate_inline(
         &mut self,
         now: Cycle,
         mut t: Cycle,
@@ -466,8 +538,8 @@ impl Core {
         mem: &mut MemorySystem,
         ports: &mut CorePorts<'_>,
     ) {
-        let cur = self.cur.as_mut().expect("translate without an access");
-        let kind = cur.acc.kind;
+        let cur = &mut self.cur;
+        let kind = cur.done.kind;
         let vpn = cur.vpn;
         let asid = self.asid;
         self.stats.page_translations += 1;
@@ -520,8 +592,8 @@ impl Core {
     ) {
         let user = self.user;
         let asid = self.asid;
-        let cur = self.cur.as_mut().expect("translated without an access");
-        let kind = cur.acc.kind;
+        let cur = &mut self.cur;
+        let kind = cur.done.kind;
         if !e.perms.permits(kind, user) {
             // A TLB hit that forbids the access faults like a walk would.
             let f = Fault {
@@ -541,14 +613,12 @@ impl Core {
         };
         self.stats.tlb_miss_cycles += xlat.0.saturating_sub(hit_cost.0);
         cur.done.translation_cycles += xlat.0;
-        let offset = if cur.vpn == cur.acc.va.vpn() {
-            cur.acc.va.page_offset()
-        } else {
-            0
-        };
+        // Pages translate in order, each once, so the first page's translation is the
+        // access's first: it gives the access's physical address and page size.
+        let first = cur.vpn == cur.done.va.vpn();
+        let offset = if first { cur.done.va.page_offset() } else { 0 };
         let pa = e.ppn.with_offset(offset);
-        if cur.pa_first.is_none() {
-            cur.pa_first = Some(pa);
+        if first {
             cur.done.pa = pa;
             cur.done.page_size = e.size;
         }
@@ -570,9 +640,9 @@ impl Core {
                 };
                 let _ = ports.mem.req.try_send(t.max(Cycle(now.0 + 1)), posted);
             }
-            phys.record_store(pa, cur.acc.va.0 ^ (cur.done.start.0 << 1));
+            phys.record_store(pa, cur.done.va.0 ^ (cur.done.start.0 << 1));
         }
-        if let Some(v) = cur.acc.data {
+        if let Some(v) = cur.data {
             let word = PhysAddr(pa.0 & !7);
             match kind {
                 AccessKind::Write => phys.write_u64(word, v),
@@ -621,7 +691,7 @@ impl Core {
         mem: &mut MemorySystem,
         ports: &mut CorePorts<'_>,
     ) {
-        let cur = self.cur.as_mut().expect("next_page without an access");
+        let cur = &mut self.cur;
         if self.state == State::WaitData {
             self.stats.data_cycles += (t - cur.xlat_start).0;
         }
@@ -631,17 +701,18 @@ impl Core {
             self.state = State::Ready;
             return self.translate(now, t, phys, mem, ports);
         }
-        let done = cur.done;
-        self.finish(t, done);
+        self.finish(t);
     }
 
-    fn finish(&mut self, end: Cycle, mut done: AccessDone) {
+    /// The access in flight completes at `end`; its record waits in `cur.done` for
+    /// [`Core::take_finished`].
+    fn finish(&mut self, end: Cycle) {
+        let done = &mut self.cur.done;
         done.end = end;
         if done.fault >= FaultKind::Segv {
             self.stats.killed_accesses += 1;
         }
-        self.finished = Some(done);
-        self.cur = None;
+        self.finished = true;
         self.state = State::Ready;
         self.ready_at = end;
     }
@@ -655,7 +726,7 @@ impl Core {
         if ports.trap.fault.try_send(at, f).is_err() {
             unreachable!("trap port full with one access outstanding");
         }
-        self.cur.as_mut().expect("fault of an access").trap_at = at;
+        self.cur.trap_at = at;
         self.state = State::WaitTrap;
     }
 
@@ -671,7 +742,7 @@ impl Core {
             self.state == State::WaitTrap,
             "park without a fault in service"
         );
-        let cur = self.cur.take().expect("a fault of an access");
+        let cur = self.cur;
         self.stats.fault_cycles += (now - cur.trap_at).0;
         self.state = State::Ready;
         self.ready_at = self.ready_at.max(now);
@@ -682,14 +753,12 @@ impl Core {
     /// waits for the kernel's reply again. Cycles spent parked are not this core's stall: the
     /// access's translation time excludes them (its start and end cycles do not).
     pub fn unpark(&mut self, at: Cycle, p: Parked) {
-        assert!(
-            self.is_idle() && self.cur.is_none(),
-            "unpark onto a busy core"
-        );
+        assert!(self.is_idle(), "unpark onto a busy core");
+        assert!(!self.finished, "unpark before the last access was taken");
         let mut cur = p.cur;
         cur.xlat_start += at.max(p.since) - p.since;
         cur.trap_at = at;
-        self.cur = Some(cur);
+        self.cur = cur;
         self.state = State::WaitTrap;
     }
 
@@ -703,12 +772,20 @@ impl Core {
     /// The access that completed since the last call, if any.
     #[inline]
     pub fn take_finished(&mut self) -> Option<AccessDone> {
-        self.finished.take()
+        if !self.finished {
+            return None;
+        }
+        self.finished = false;
+        Some(self.cur.done)
     }
     /// The walk that completed since the last call, if any.
     #[inline]
     pub fn take_walk(&mut self) -> Option<WalkRecord> {
-        self.walk_log.take()
+        if !self.walked {
+            return None;
+        }
+        self.walked = false;
+        Some(self.walk_log)
     }
 
     /// Shoot down one page's translation in every TLB level.
@@ -775,7 +852,12 @@ impl crate::probe::Probed for Core {
             State::WaitData => 3,
             State::Killed => 4,
         });
-        out.push(self.cur.map_or(0, |c| c.acc.va.0));
+        // The access in flight (none while idle).
+        out.push(if self.is_idle() {
+            0
+        } else {
+            self.cur.done.va.0
+        });
         out.push(self.asid.0 as u64);
         out.push(self.stats.accesses);
         for t in [&self.l1i, &self.l1d, &self.l2] {

@@ -202,6 +202,13 @@ const VALID: u64 = 1 << 63;
 /// Marks "no way" in `Tlb::last_touched`.
 const NO_WAY: usize = usize::MAX;
 
+/// The first of `N` tags equal to `want` (`tags.len() == N`): a loop the compiler unrolls.
+#[inline(always)]
+fn first_of<const N: usize>(tags: &[u64], want: u64) -> Option<usize> {
+    let tags: &[u64; N] = tags.try_into().expect("a set of N ways");
+    tags.iter().position(|&t| t == want)
+}
+
 const EMPTY: TlbEntry = TlbEntry {
     asid: Asid(0),
     vpn: Vpn(0),
@@ -256,27 +263,56 @@ impl Tlb {
     }
 
     /// The way in `set` matching `(asid, vpn)`, if any.
-    #[inline]
+    #[inline(always)]
     fn find(&self, set: usize, asid: Asid, vpn: Vpn) -> Option<usize> {
         let base = set * self.ways;
-        let tags = &self.tags[base..base + self.ways];
         let want = vpn.0 | VALID;
-        let mut from = 0;
         // The tight scan compares tags only; the entry is read for a tag that matches.
-        while let Some(p) = tags[from..].iter().position(|&t| t == want) {
-            let w = from + p;
+        let w = self.first_tag(base, want)?;
+        let e = &self.entries[base + w];
+        if e.global || e.asid == asid {
+            return Some(w);
+        }
+        self.find_after(base, w, asid, want)
+    }
+
+    /// The first way of the set at slot `base` whose tag is `want`. Sets of the common
+    /// associativities (4, 8, 12 ways: the default TLBs) are scanned by a fully unrolled loop
+    /// (one compare and branch per way); the result is the same as the general scan's.
+    #[inline(always)]
+    fn first_tag(&self, base: usize, want: u64) -> Option<usize> {
+        let ways = self.ways;
+        let tags = &self.tags[base..base + ways];
+        if ways == 12 {
+            first_of::<12>(tags, want)
+        } else if ways == 4 {
+            first_of::<4>(tags, want)
+        } else if ways == 8 {
+            first_of::<8>(tags, want)
+        } else {
+            tags.iter().position(|&t| t == want)
+        }
+    }
+
+    /// [`Tlb::find`] past way `w`, whose tag matched but whose entry belongs to another asid
+    /// (rare: the same page cached for two address spaces).
+    #[cold]
+    #[inline(never)]
+    fn find_after(&self, base: usize, mut w: usize, asid: Asid, want: u64) -> Option<usize> {
+        let tags = &self.tags[base..base + self.ways];
+        while let Some(p) = tags[w + 1..].iter().position(|&t| t == want) {
+            w += 1 + p;
             let e = &self.entries[base + w];
             if e.global || e.asid == asid {
                 return Some(w);
             }
-            from = w + 1;
         }
         None
     }
 
     /// One lookup: counts a lookup and a hit or a miss; a hit updates replacement state.
     /// Allocation-free.
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&mut self, asid: Asid, vpn: Vpn) -> Option<TlbEntry> {
         self.stats.lookups += 1;
         if self.last_miss == (vpn.0 | VALID, asid) {
@@ -286,20 +322,30 @@ impl Tlb {
         }
         let set = self.set_of(vpn);
         match self.find(set, asid, vpn) {
-            Some(w) => {
-                self.stats.hits += 1;
-                if self.last_touched[set] != w {
-                    self.last_touched[set] = w;
-                    self.repl.on_hit(set, w);
-                }
-                Some(self.entries[set * self.ways + w])
-            }
+            Some(w) => Some(self.hit(set, w)),
             None => {
                 self.stats.misses += 1;
                 self.last_miss = (vpn.0 | VALID, asid);
                 None
             }
         }
+    }
+
+    /// The bookkeeping of a hit on way `w` of `set`: its entry.
+    #[inline]
+    fn hit(&mut self, set: usize, w: usize) -> TlbEntry {
+        self.stats.hits += 1;
+        if self.last_touched[set] != w {
+            self.touch(set, w);
+        }
+        self.entries[set * self.ways + w]
+    }
+
+    /// A hit on a way other than the set's last touched one updates the replacement state.
+    #[inline(never)]
+    fn touch(&mut self, set: usize, w: usize) {
+        self.last_touched[set] = w;
+        self.repl.on_hit(set, w);
     }
 
     /// Same match rule as [`Tlb::lookup`], but counts nothing and touches no replacement state.
@@ -321,8 +367,26 @@ impl Tlb {
 
     /// [`Tlb::fill`] for a caller that has no use for the evicted entry (the core): the same
     /// fill, without reading the old entry back.
-    #[inline]
+    ///
+    /// A non-global fill of the last lookup that missed, into a full TLB (the usual fill after
+    /// a walk once the TLB has warmed up), takes a short path that does what [`Tlb::place`]
+    /// does then: no entry can conflict (see there) and no way is free, so the policy's victim
+    /// is evicted.
+    #[inline(always)]
     pub fn insert(&mut self, e: TlbEntry) {
+        let want = e.vpn.0 | VALID;
+        if !e.global && self.last_miss == (want, e.asid) && self.valid_count == self.tags.len() {
+            self.stats.fills += 1;
+            self.stats.evictions += 1;
+            self.last_miss = (0, Asid(0));
+            let set = self.set_of(e.vpn);
+            let way = self.repl.victim_then_fill(set);
+            self.last_touched[set] = way;
+            let i = set * self.ways + way;
+            self.tags[i] = want;
+            self.entries[i] = e;
+            return;
+        }
         let (i, _) = self.place(&e);
         self.entries[i] = e;
     }
@@ -333,7 +397,7 @@ impl Tlb {
     /// A non-global fill of the last lookup that missed skips the search for conflicting
     /// entries: that miss says no valid entry of the vpn is global or has the asid, and a
     /// non-global entry conflicts only with such entries.
-    #[inline]
+    #[inline(never)]
     fn place(&mut self, e: &TlbEntry) -> (usize, bool) {
         self.stats.fills += 1;
         let set = self.set_of(e.vpn);
@@ -681,6 +745,84 @@ mod tests {
                 );
                 let s = fast.stats();
                 assert!(s.hits > 1000 && s.evictions > 1000, "{s:?}");
+            }
+        }
+    }
+
+    /// The core's fill after a walk (`insert` right after the lookup that missed: its short
+    /// path once the TLB is full) leaves the same entries, victims and counts as the general
+    /// fill, for every policy and for the associativities with an unrolled scan and others.
+    #[test]
+    fn insert_after_a_miss_matches_the_general_fill() {
+        use rand::{RngExt, SeedableRng};
+        for policy in [
+            PolicyKind::Lru,
+            PolicyKind::Plru,
+            PolicyKind::Fifo,
+            PolicyKind::Random,
+        ] {
+            for (entries, ways) in [(16, 4), (32, 8), (48, 12), (24, 3), (8, 8)] {
+                let mut fast = Tlb::new(&cfg(entries, ways, policy), 5);
+                let mut general = Tlb::new(&cfg(entries, ways, policy), 5);
+                let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(ways as u64);
+                for step in 0..5_000 {
+                    let asid = Asid(rng.random_range(0..2));
+                    let vpn = Vpn(rng.random_range(0..3 * entries as u64));
+                    let what = format!("{policy:?} {entries}/{ways} step {step}");
+                    let hit = fast.lookup(asid, vpn);
+                    general.forget_memos();
+                    assert_eq!(hit, general.lookup(asid, vpn), "{what}");
+                    if hit.is_none() {
+                        let e = TlbEntry {
+                            global: rng.random_bool(0.02),
+                            ppn: Ppn(step),
+                            ..entry(asid.0, vpn.0)
+                        };
+                        fast.insert(e);
+                        general.forget_memos();
+                        general.fill(e);
+                    } else if rng.random_bool(0.05) {
+                        fast.invalidate_page(asid, vpn);
+                        general.invalidate_page(asid, vpn);
+                    }
+                    assert_eq!(fast.stats(), general.stats(), "{what}");
+                }
+                assert_eq!(
+                    fast.valid_entries().collect::<Vec<_>>(),
+                    general.valid_entries().collect::<Vec<_>>()
+                );
+                assert!(fast.stats().evictions > 1000, "{policy:?} {entries}/{ways}");
+            }
+        }
+    }
+
+    /// The set scans (unrolled for 4, 8 and 12 ways, a loop otherwise, and the continued search
+    /// past a tag of another address space) find what a search of every entry finds: the
+    /// entry of the page that is global or has the asid.
+    #[test]
+    fn set_scans_match_a_search_of_every_entry() {
+        use rand::{RngExt, SeedableRng};
+        for (entries, ways) in [(16, 4), (32, 8), (48, 12), (32, 16), (24, 3), (12, 12)] {
+            let mut t = Tlb::new(&cfg(entries, ways, PolicyKind::Lru), 1);
+            let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(entries as u64);
+            for step in 0..20_000u64 {
+                let asid = Asid(rng.random_range(0..4));
+                let vpn = Vpn(rng.random_range(0..2 * entries as u64));
+                if rng.random_bool(0.5) {
+                    t.fill(TlbEntry {
+                        global: rng.random_bool(0.03),
+                        ppn: Ppn(step),
+                        ..entry(asid.0, vpn.0)
+                    });
+                } else if rng.random_bool(0.1) {
+                    t.invalidate_page(asid, vpn);
+                }
+                let asid = Asid(rng.random_range(0..4));
+                let vpn = Vpn(rng.random_range(0..2 * entries as u64));
+                let every = t
+                    .valid_entries()
+                    .find(|e| e.vpn == vpn && (e.global || e.asid == asid));
+                assert_eq!(t.probe(asid, vpn), every, "{entries}/{ways} step {step}");
             }
         }
     }

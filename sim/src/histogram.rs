@@ -8,19 +8,26 @@ use std::collections::BTreeMap;
 /// for latencies in cycles, in a map.
 const FLAT: usize = 1024;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Histogram {
-    /// Counts of values below [`FLAT`], indexed by value (empty until the first such value).
-    flat: Vec<u64>,
+    /// Counts of values below [`FLAT`], indexed by value.
+    flat: Box<[u64; FLAT]>,
     /// Counts of values from [`FLAT`] up.
     counts: BTreeMap<u64, u64>,
-    n: u64,
-    sum: u128,
+}
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram {
+            flat: Box::new([0; FLAT]),
+            counts: BTreeMap::new(),
+        }
+    }
 }
 
 impl PartialEq for Histogram {
     fn eq(&self, o: &Histogram) -> bool {
-        self.n == o.n && self.sum == o.sum && self.iter().eq(o.iter())
+        self.iter().eq(o.iter())
     }
 }
 
@@ -35,30 +42,40 @@ pub struct LatencySummary {
 }
 
 impl Histogram {
+    /// Count one sample of `v`: an increment (the sample count and sum are derived from the
+    /// counts when asked for, so a record stores nothing else).
     #[inline]
     pub fn record(&mut self, v: u64) {
-        if v < FLAT as u64 {
-            if self.flat.is_empty() {
-                self.flat = vec![0; FLAT];
-            }
-            self.flat[v as usize] += 1;
-        } else {
-            *self.counts.entry(v).or_insert(0) += 1;
+        match self.flat.get_mut(v as usize) {
+            Some(c) => *c += 1,
+            None => self.record_large(v),
         }
-        self.n += 1;
-        self.sum += v as u128;
     }
 
+    /// [`Histogram::record`] of a value from [`FLAT`] up.
+    #[cold]
+    #[inline(never)]
+    fn record_large(&mut self, v: u64) {
+        *self.counts.entry(v).or_insert(0) += 1;
+    }
+
+    /// The number of samples.
     pub fn count(&self) -> u64 {
-        self.n
+        self.iter().map(|(_, c)| c).sum()
+    }
+
+    /// The sum of all samples (exact).
+    fn sum(&self) -> u128 {
+        self.iter().map(|(v, c)| v as u128 * c as u128).sum()
     }
 
     /// The smallest value v such that at least q of all samples are <= v (nearest-rank).
     pub fn quantile(&self, q: f64) -> u64 {
-        if self.n == 0 {
+        let n = self.count();
+        if n == 0 {
             return 0;
         }
-        let rank = ((q * self.n as f64).ceil() as u64).clamp(1, self.n);
+        let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
         let mut seen = 0;
         for (v, c) in self.iter() {
             seen += c;
@@ -78,12 +95,13 @@ impl Histogram {
     }
 
     pub fn summary(&self) -> LatencySummary {
+        let n = self.count();
         LatencySummary {
-            count: self.n,
-            mean: if self.n == 0 {
+            count: n,
+            mean: if n == 0 {
                 0.0
             } else {
-                self.sum as f64 / self.n as f64
+                self.sum() as f64 / n as f64
             },
             p50: self.quantile(0.5),
             p99: self.quantile(0.99),
@@ -147,6 +165,32 @@ mod tests {
         small.record(7);
         assert_eq!(small.summary().max, 7);
         assert_ne!(small, a);
+    }
+
+    /// The count, sum and percentiles derived from the counts are those of the samples.
+    #[test]
+    fn summary_matches_the_samples() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        let mut h = Histogram::default();
+        let mut samples: Vec<u64> = (0..10_000)
+            .map(|_| match rng.random_range(0..10) {
+                0 => rng.random_range(FLAT as u64..1 << 40),
+                _ => rng.random_range(0..FLAT as u64),
+            })
+            .collect();
+        for &v in &samples {
+            h.record(v);
+        }
+        samples.sort_unstable();
+        let n = samples.len() as u64;
+        let sum: u128 = samples.iter().map(|&v| v as u128).sum();
+        let s = h.summary();
+        assert_eq!(s.count, n);
+        assert_eq!(s.mean, sum as f64 / n as f64);
+        assert_eq!(s.p50, samples[(n as usize).div_ceil(2) - 1]);
+        assert_eq!(s.p99, samples[(n as f64 * 0.99).ceil() as usize - 1]);
+        assert_eq!(s.max, *samples.last().unwrap());
     }
 
     #[test]

@@ -78,12 +78,7 @@ pub fn run_with(
     let mut kills = Vec::new();
     let mut timeline = (opts.plots && out_dir.is_some()).then(crate::plots::FaultTimeline::default);
     let result = {
-        let mut tee = Tee {
-            files: files.as_mut(),
-            extra,
-            kills: &mut kills,
-            timeline: timeline.as_mut(),
-        };
+        let mut tee = Tee::new(files.as_mut(), cfg, extra, &mut kills, timeline.as_mut());
         let mut refs: Vec<&mut dyn Workload> = workloads
             .iter_mut()
             .map(|w| &mut **w as &mut dyn Workload)
@@ -195,28 +190,76 @@ pub fn build(cfg: &Config) -> Result<Built, SimError> {
     })
 }
 
+/// The observer a run hands the system: the output files, the fault timeline for the plots and
+/// the caller's observer, in that order.
 struct Tee<'a> {
     files: Option<&'a mut OutputFiles>,
     extra: &'a mut dyn Observer,
     kills: &'a mut Vec<(u64, String)>,
     timeline: Option<&'a mut crate::plots::FaultTimeline>,
+    /// Whether an access has a consumer besides `extra`: accesses.csv or the fault timeline.
+    accesses_kept: bool,
+    /// Whether a walk has a consumer besides `extra`: walks.csv.
+    walks_kept: bool,
 }
 
-impl Observer for Tee<'_> {
-    #[inline]
-    fn on_access(&mut self, pid: Pid, a: &AccessDone) {
+impl<'a> Tee<'a> {
+    /// The observer for a run of `cfg`. [`OutputFiles`] opens accesses.csv only with
+    /// `output.accesses_csv` and walks.csv only with `output.walks_csv`, and ignores accesses
+    /// or walks it has no file for; so without those settings (as in `vmsim bench` and the
+    /// speed measurements) every access and walk goes straight to `extra`.
+    fn new(
+        files: Option<&'a mut OutputFiles>,
+        cfg: &Config,
+        extra: &'a mut dyn Observer,
+        kills: &'a mut Vec<(u64, String)>,
+        timeline: Option<&'a mut crate::plots::FaultTimeline>,
+    ) -> Tee<'a> {
+        let accesses_kept = (files.is_some() && cfg.output.accesses_csv) || timeline.is_some();
+        let walks_kept = files.is_some() && cfg.output.walks_csv;
+        Tee {
+            files,
+            extra,
+            kills,
+            timeline,
+            accesses_kept,
+            walks_kept,
+        }
+    }
+
+    /// An access to the files and the timeline (kept out of line: the common call only checks
+    /// `accesses_kept`).
+    #[inline(never)]
+    fn keep_access(&mut self, pid: Pid, a: &AccessDone) {
         if let Some(f) = self.files.as_mut() {
             f.on_access(pid, a);
         }
         if let Some(t) = self.timeline.as_mut() {
             t.on_access(pid, a);
         }
+    }
+
+    /// A walk to the files (out of line, as [`Tee::keep_access`]).
+    #[inline(never)]
+    fn keep_walk(&mut self, pid: Pid, w: &WalkRecord) {
+        if let Some(f) = self.files.as_mut() {
+            f.on_walk(pid, w);
+        }
+    }
+}
+
+impl Observer for Tee<'_> {
+    #[inline]
+    fn on_access(&mut self, pid: Pid, a: &AccessDone) {
+        if self.accesses_kept {
+            self.keep_access(pid, a);
+        }
         self.extra.on_access(pid, a);
     }
     #[inline]
     fn on_walk(&mut self, pid: Pid, w: &WalkRecord) {
-        if let Some(f) = self.files.as_mut() {
-            f.on_walk(pid, w);
+        if self.walks_kept {
+            self.keep_walk(pid, w);
         }
         self.extra.on_walk(pid, w);
     }
@@ -238,5 +281,56 @@ impl Observer for Tee<'_> {
             f.on_event(e);
         }
         self.extra.on_event(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigBuilder;
+
+    /// Counts what reaches the caller's observer.
+    #[derive(Default)]
+    struct Count {
+        accesses: u64,
+        walks: u64,
+    }
+    impl Observer for Count {
+        fn on_access(&mut self, _pid: Pid, _a: &AccessDone) {
+            self.accesses += 1;
+        }
+        fn on_walk(&mut self, _pid: Pid, _w: &WalkRecord) {
+            self.walks += 1;
+        }
+    }
+
+    /// Whether or not the CSVs are written (the Tee skips the files without them), the
+    /// caller's observer sees every access and walk, and a CSV has a row for each.
+    #[test]
+    fn every_access_and_walk_reaches_the_observer_and_the_csvs() {
+        for csv in [false, true] {
+            let cfg = ConfigBuilder::new()
+                .set("workload.kind=random")
+                .and_then(|b| b.set("workload.pages=512"))
+                .and_then(|b| b.set("workload.accesses=2000"))
+                .and_then(|b| b.set(&format!("output.accesses_csv={csv}")))
+                .and_then(|b| b.set(&format!("output.walks_csv={csv}")))
+                .and_then(|b| b.build())
+                .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let mut count = Count::default();
+            let out = run(&cfg, Some(dir.path()), &mut count).unwrap();
+            assert_eq!(count.accesses, out.stats.accesses);
+            assert_eq!(count.walks, out.stats.walker.walks);
+            assert!(count.walks > 100);
+            for (file, rows) in [("accesses.csv", count.accesses), ("walks.csv", count.walks)] {
+                let path = dir.path().join(file);
+                assert_eq!(path.exists(), csv, "{file}");
+                if csv {
+                    let text = std::fs::read_to_string(path).unwrap();
+                    assert_eq!(text.lines().count() as u64, rows + 1, "{file}");
+                }
+            }
+        }
     }
 }
