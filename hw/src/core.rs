@@ -281,6 +281,8 @@ pub struct Core {
     /// The last walk's record, and whether it has not been taken yet.
     walk_log: WalkRecord,
     walked: bool,
+    /// This tick may hand a data request to the memory system at once (see [`Core::tick`]).
+    direct: bool,
     stats: CoreStats,
 }
 
@@ -311,6 +313,7 @@ impl Core {
                 result: crate::walker::WalkResult::Fill,
             },
             walked: false,
+            direct: false,
             stats: CoreStats::default(),
         })
     }
@@ -371,6 +374,7 @@ impl Core {
         ports: &mut CorePorts<'_>,
     ) {
         debug_assert!(self.wants_access(now));
+        self.direct = false;
         // The system takes every completed access before it feeds the next one.
         assert!(
             !self.finished,
@@ -409,13 +413,22 @@ impl Core {
     }
 
     /// Handle responses visible at `now`. Returns true on progress.
+    ///
+    /// `direct`: the owner knows that until the answer to a data request sent in this tick,
+    /// nothing else sends the memory system a request or touches its caches, and that the
+    /// memory system has no work of its own this cycle. The request is then handed to it at
+    /// once ([`MemorySystem::accept_now`], which still declines what it cannot take exactly)
+    /// instead of through the port: the same request at the same cycle, without an engine step
+    /// for the hop.
     pub fn tick(
         &mut self,
         now: Cycle,
         phys: &mut PhysMem,
         mem: &mut MemorySystem,
         ports: &mut CorePorts<'_>,
+        direct: bool,
     ) -> bool {
+        self.direct = direct;
         // Tests rather than a `match` (a jump table), walks first: a walk's answer is what the
         // core most often waits for.
         if self.state == State::WaitWalk {
@@ -669,11 +682,9 @@ impl Core {
             needs_response: true,
         };
         self.next_id += 1;
-        if ports
-            .mem
-            .req
-            .try_send(t_miss.max(Cycle(now.0 + 1)), req)
-            .is_err()
+        let at = t_miss.max(Cycle(now.0 + 1));
+        if !(self.direct && mem.accept_now(at, req, ports.mem))
+            && ports.mem.req.try_send(at, req).is_err()
         {
             unreachable!("memory request port full with one access outstanding");
         }

@@ -639,6 +639,11 @@ impl Walkers {
             Some(w) => WalkerState::WaitMem(w.level),
         })
     }
+    /// No walk in flight.
+    #[inline]
+    pub fn idle(&self) -> bool {
+        self.busy == 0
+    }
     pub fn busy(&self) -> usize {
         self.busy.count_ones() as usize
     }

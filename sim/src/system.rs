@@ -589,7 +589,19 @@ impl System {
             self.engine.steps += 1;
             let mut progress = false;
             if due(next_core, now) {
-                progress |= self.tick_core(now, obs);
+                // The core may hand a data request to the memory system at once when nothing
+                // else can reach it first: no walk in flight (the core is the walkers' only
+                // requester and waits for the data), the memory system, the walkers and the
+                // kernel have nothing due this cycle (they tick after the core), no disk or
+                // DMA traffic, and no probe samples the steps in between.
+                let direct = skip
+                    && next_mem > now
+                    && next_walkers > now
+                    && next_trap > now
+                    && !self.io_active
+                    && self.sampler.is_none()
+                    && self.walkers.idle();
+                progress |= self.tick_core(now, obs, direct);
             }
             if due(next_walkers, now) {
                 // The walkers may hand a lone walk's reads to the memory system at once when
@@ -929,7 +941,7 @@ impl System {
 
     /// Tick the core at `now` and report what it completed.
     #[inline]
-    fn tick_core(&mut self, now: Cycle, obs: &mut dyn Observer) -> bool {
+    fn tick_core(&mut self, now: Cycle, obs: &mut dyn Observer, direct: bool) -> bool {
         let mut ports = CorePorts {
             walk: &mut self.walk_ports,
             mem: &mut self.mem_ports,
@@ -937,7 +949,7 @@ impl System {
         };
         let progress = self
             .core
-            .tick(now, &mut self.phys, &mut self.mem, &mut ports);
+            .tick(now, &mut self.phys, &mut self.mem, &mut ports, direct);
         self.drain_core(obs);
         progress
     }
