@@ -397,14 +397,7 @@ impl Core {
                 asid: self.asid,
                 kind: acc.kind,
                 va: acc.va,
-                pa: PhysAddr(0),
-                page_size: PageSize::Size4K,
-                tlb: TlbLevel::L1,
-                translation_cycles: 0,
-                walk_cycles: 0,
-                walk_mem_refs: 0,
-                fault: FaultKind::None,
-                loaded: None,
+                ..Current::NONE.done
             },
             trap_at: start,
         };

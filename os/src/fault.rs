@@ -298,29 +298,16 @@ impl Kernel {
         };
         self.stats.page_table_pages += u64::from(tables);
         proc.resident_pages += 1;
-        self.stats.minor_faults += 1;
-        proc.stats.minor_faults += 1;
+        self.count_fault(pid, FaultKind::Minor);
         let ready = now + Cycles(self.cfg.fault_cycles);
-        let cycles = (ready - now).0;
-        self.stats.fault_cycles += cycles;
-        proc.stats.fault_cycles += cycles;
-        let asid = proc.asid;
-        self.event(OsEvent {
-            kind: OsEventKind::Fault(FaultKind::Minor),
-            start: now,
-            end: ready,
-            pid: Some(pid),
-            va: Some(fault.va),
-            frame: None,
-            slot: None,
-        });
-        self.replies.push_back(Reply {
+        let job = FaultJob {
+            fault: *fault,
             pid,
-            asid,
             trap: now,
-            ready,
-            action: ReplyAction::Retry(FaultKind::Minor),
-        });
+            state: JobState::New,
+            paged: false,
+        };
+        self.finish_job(job, self.retry(pid, now, ready, FaultKind::Minor));
         Ok(true)
     }
 
@@ -921,6 +908,7 @@ impl Kernel {
     }
 
     /// Count a fault of `kind` (minor or major) for the machine and for `pid`.
+    #[inline]
     fn count_fault(&mut self, pid: Pid, kind: FaultKind) {
         let p = &mut self.processes.get_mut(pid).expect("live").stats;
         if kind == FaultKind::Major {
@@ -977,6 +965,7 @@ impl Kernel {
         Ok(())
     }
 
+    #[inline]
     fn retry(&self, pid: Pid, trap: Cycle, ready: Cycle, kind: FaultKind) -> Reply {
         Reply {
             pid,
@@ -988,6 +977,7 @@ impl Kernel {
     }
 
     /// `job` is done (and out of the queue): account for it and queue its reply.
+    #[inline]
     fn finish_job(&mut self, job: FaultJob, mut reply: Reply) {
         reply.trap = job.trap;
         let cycles = (reply.ready - job.trap).0;
