@@ -247,6 +247,14 @@ impl OutputFiles {
     pub fn wants_events(&self) -> bool {
         self.events.is_some()
     }
+    /// Whether `accesses.csv` is written.
+    pub fn wants_accesses(&self) -> bool {
+        self.accesses.is_some()
+    }
+    /// Whether `walks.csv` is written.
+    pub fn wants_walks(&self) -> bool {
+        self.walks.is_some()
+    }
 }
 
 impl Observer for OutputFiles {

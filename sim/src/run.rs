@@ -78,7 +78,7 @@ pub fn run_with(
     let mut kills = Vec::new();
     let mut timeline = (opts.plots && out_dir.is_some()).then(crate::plots::FaultTimeline::default);
     let result = {
-        let mut tee = Tee::new(files.as_mut(), cfg, extra, &mut kills, timeline.as_mut());
+        let mut tee = Tee::new(files.as_mut(), extra, &mut kills, timeline.as_mut());
         let mut refs: Vec<&mut dyn Workload> = workloads
             .iter_mut()
             .map(|w| &mut **w as &mut dyn Workload)
@@ -204,19 +204,18 @@ struct Tee<'a> {
 }
 
 impl<'a> Tee<'a> {
-    /// The observer for a run of `cfg`. [`OutputFiles`] opens accesses.csv only with
-    /// `output.accesses_csv` and walks.csv only with `output.walks_csv`, and ignores accesses
-    /// or walks it has no file for; so without those settings (as in `vmsim bench` and the
-    /// speed measurements) every access and walk goes straight to `extra`.
+    /// The observer of a run. [`OutputFiles`] ignores accesses or walks it has no CSV for; so
+    /// without those files (as in `vmsim bench` and the speed measurements) every access and
+    /// walk goes straight to `extra`.
     fn new(
         files: Option<&'a mut OutputFiles>,
-        cfg: &Config,
         extra: &'a mut dyn Observer,
         kills: &'a mut Vec<(u64, String)>,
         timeline: Option<&'a mut crate::plots::FaultTimeline>,
     ) -> Tee<'a> {
-        let accesses_kept = (files.is_some() && cfg.output.accesses_csv) || timeline.is_some();
-        let walks_kept = files.is_some() && cfg.output.walks_csv;
+        let accesses_kept =
+            files.as_ref().is_some_and(|f| f.wants_accesses()) || timeline.is_some();
+        let walks_kept = files.as_ref().is_some_and(|f| f.wants_walks());
         Tee {
             files,
             extra,
