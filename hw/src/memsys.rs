@@ -166,6 +166,16 @@ impl MemPorts {
         }
     }
 
+    /// Answers waiting on `from`'s response port.
+    #[inline]
+    fn resp_len(&self, from: Requester) -> usize {
+        match from {
+            Requester::Walker => self.walker_resp.len(),
+            Requester::Dma => self.dma_resp.len(),
+            Requester::CoreFetch | Requester::CoreData => self.core_resp.len(),
+        }
+    }
+
     /// DMA line requests sent whose answer the engine has not taken yet.
     pub fn dma_in_flight(&self) -> usize {
         self.dma_in_flight
@@ -350,7 +360,18 @@ impl MemorySystem {
     }
 
     /// Process every request visible at `now`, advance DRAM, and deliver responses.
+    ///
+    /// A tick before the last one does nothing: [`MemorySystem::accept_now`] made the ticks up
+    /// to then, and nothing sent since is visible before it. A second tick at the last one's
+    /// cycle finds only what that tick left: the DRAM's commands due then (see `accept_now`).
     pub fn tick(&mut self, now: Cycle, ports: &mut MemPorts) -> bool {
+        if now < self.last_tick {
+            debug_assert!(
+                ports.req.next_ready().is_none_or(|c| c >= self.last_tick),
+                "a request sent for a cycle the memory system has already ticked"
+            );
+            return false;
+        }
         self.last_tick = now;
         let mut progress = false;
         // Retry requests refused by a full DRAM queue, oldest first.
@@ -376,30 +397,59 @@ impl MemorySystem {
     }
 
     /// Take `req` at `at` as a tick at `at` would take it from the port, now rather than when
-    /// the engine reaches `at`; false (nothing done) unless that is exact.
+    /// the engine reaches `at`, together with the ticks before it and those that lead to its
+    /// answer; false if that is not exact (the ticks made by then are the engine's own, and
+    /// the caller sends the request through the port).
     ///
-    /// Exact when the request would be the first work of a tick at `at` and nothing here
-    /// changes before: the port holds nothing else, no refused DRAM request waits, and the
-    /// DRAM has no state change due by `at` (its next one is later). The caller guarantees the
-    /// rest: nobody else sends on the port or touches the caches (the core's L1 path) before
-    /// `at`. The request is then accepted as that tick would (its lookups, installs, answer,
-    /// DRAM requests). The rest of that tick, the DRAM's commands due at `at`, is left to the
-    /// tick the engine still makes at `at` if the DRAM has work then (`next_event`); if it has
-    /// none, that tick would have done nothing more, and the engine skips the cycle. This needs
-    /// a DRAM that completes requests only in its ticks (DDR4): the fixed-latency model
-    /// completes one when it is enqueued, and that tick would answer it at once.
+    /// The caller ticks at the engine's current cycle, before this memory system would, and
+    /// guarantees that from its call until it has the answer nobody else sends on the port or
+    /// touches the caches (the core's L1 path), and no other component acts (it waits for the
+    /// answer; the others are idle or wait for it). The engine would then tick this memory
+    /// system alone, at its own events and the requests already on the port, before `at`:
+    /// those ticks are made first, each at its cycle (the first may be at the current cycle:
+    /// this memory system ticks after the caller there, as here).
+    ///
+    /// The request is then the first work of a tick at `at` if the port holds nothing else,
+    /// no refused DRAM request waits, and the DRAM has no state change due by `at` (its next
+    /// one is later). It is accepted as that tick would (its lookups, installs, answer, DRAM
+    /// requests). The rest of that tick, the DRAM's commands due at `at`, is made by a second
+    /// tick at `at`. This needs a DRAM that completes requests only in its ticks (DDR4): the
+    /// fixed-latency model completes one when it is enqueued, and that tick would answer it at
+    /// once.
+    ///
+    /// If the caches did not answer it, the engine would next tick this memory system alone, at
+    /// its own events (the DRAM's), until the tick that answers (a DRAM read's column command):
+    /// those ticks are made here too, and the answer stays stamped with its ready cycle. Ticks
+    /// after it are the engine's (the requester may send again once it has the answer).
     pub fn accept_now(&mut self, at: Cycle, req: MemReq, ports: &mut MemPorts) -> bool {
-        if !self.completes_in_tick
-            || !ports.req.is_empty()
-            || !self.blocked.is_empty()
-            || self.own_next <= at.0
-            || at <= self.last_tick
-        {
+        if !self.completes_in_tick || at <= self.last_tick {
             return false;
         }
+        // The ticks the engine would make before `at`: at the requests already on the port
+        // (sent before the caller's, such as a posted A/D-bit write) and at own events.
+        while let Some(c) = self.next_event(ports).filter(|&c| c < at) {
+            if c < self.last_tick {
+                return false; // not what the engine would do (a caller broke the guarantee)
+            }
+            self.tick(c, ports);
+        }
+        if !ports.req.is_empty() || !self.blocked.is_empty() || self.own_next <= at.0 {
+            return false;
+        }
+        let waiting = ports.resp_len(req.from);
         self.last_tick = at;
         self.accept(at, req, ports);
         self.own_next = self.own_next_event(at);
+        if req.needs_response {
+            // Unless the caches answered it: make the ticks up to the one that answers it.
+            // Each tick moves `own_next` past its cycle (the second test only guards that).
+            while ports.resp_len(req.from) == waiting
+                && self.own_next != u64::MAX
+                && self.own_next >= self.last_tick.0
+            {
+                self.tick(Cycle(self.own_next), ports);
+            }
+        }
         true
     }
 
@@ -739,10 +789,11 @@ mod tests {
         usize,
     );
 
-    /// Serve a sequence of walker reads one after another, each sent `gap` cycles after the
-    /// previous answer, ticking the memory system only at its `next_event` as the engine does;
-    /// with `direct`, each read is handed over with `accept_now` when it allows. Returns every
-    /// answer (cycle, id, where served), the final counters, and how many went direct.
+    /// Serve a sequence of walker reads one after another, each sent 1-3 cycles after the
+    /// previous answer, a third of them behind a posted write (an A/D-bit update) sent for the
+    /// first of those cycles, ticking the memory system only at its `next_event` as the engine
+    /// does; with `direct`, each read is handed over with `accept_now` when it allows. Returns
+    /// every answer (cycle, id, where served), the final counters, and how many went direct.
     fn serve(direct: bool, seed: u64, dram: &DramConfig) -> Served {
         let cfg = small_caches(PolicyKind::Lru);
         let mut mem = MemorySystem::new(&cfg, true, dram, 3.0, 7).unwrap();
@@ -753,6 +804,16 @@ mod tests {
         let mut taken = 0;
         for id in 0..400u64 {
             let at = Cycle(now.0 + 1 + rng.next_u64() % 3);
+            if rng.next_u64() % 3 == 0 {
+                let posted = MemReq {
+                    id: u64::MAX,
+                    addr: PhysAddr((rng.next_u64() % 512) << 6),
+                    write: true,
+                    from: Requester::Walker,
+                    needs_response: false,
+                };
+                ports.req.try_send(Cycle(now.0 + 1), posted).unwrap();
+            }
             let req = MemReq {
                 id,
                 addr: PhysAddr((rng.next_u64() % 512) << 6),

@@ -590,12 +590,13 @@ impl System {
             let mut progress = false;
             if due(next_core, now) {
                 // The core may hand a data request to the memory system at once when nothing
-                // else can reach it first: no walk in flight (the core is the walkers' only
-                // requester and waits for the data), the memory system, the walkers and the
-                // kernel have nothing due this cycle (they tick after the core), no disk or
-                // DMA traffic, and no probe samples the steps in between.
+                // else can reach it until the answer: no walk in flight (the core is the
+                // walkers' only requester and waits for the data), the walkers and the kernel
+                // have nothing due this cycle (they tick after the core), no disk or DMA
+                // traffic, and no probe samples the steps in between. What the memory system
+                // has due first (a posted A/D-bit write) it does first, after the core's L1
+                // lookup, as in this step.
                 let direct = skip
-                    && next_mem > now
                     && next_walkers > now
                     && next_trap > now
                     && !self.io_active
@@ -605,12 +606,11 @@ impl System {
             }
             if due(next_walkers, now) {
                 // The walkers may hand a lone walk's reads to the memory system at once when
-                // nothing else can reach it first: the core waits for that walk (it sends
-                // nothing and its L1 path is idle), the memory system and the kernel have
-                // nothing due this cycle, no disk or DMA traffic, and no probe samples the
-                // steps in between.
+                // nothing else can reach it until the walk ends: the core waits for that walk
+                // (it sends nothing and its L1 path is idle), the kernel has nothing due this
+                // cycle, no disk or DMA traffic, and no probe samples the steps in between.
+                // What the memory system has due first it does first, as in this step.
                 let direct = (skip
-                    && next_mem > now
                     && next_trap > now
                     && !self.io_active
                     && self.sampler.is_none()
