@@ -248,23 +248,30 @@ struct Pending {
 }
 
 /// DRAM requests that something waits for, by DRAM request id. Few are in flight at once (at
-/// most what DRAM's queues hold) and they mostly complete in order, so a list searched from the
-/// oldest is cheaper than a map.
+/// most what DRAM's queues hold), so a short list of ids searched in order is cheaper than a
+/// map; the ids are kept apart from the (larger) records so that the search reads one word per
+/// entry, and an entry leaves by swapping the last into its place (ids are unique, so the
+/// order does not matter).
 #[derive(Default)]
-struct InFlight(Vec<(u64, Pending)>);
+struct InFlight {
+    ids: Vec<u64>,
+    pending: Vec<Pending>,
+}
 
 impl InFlight {
     fn insert(&mut self, id: u64, p: Pending) {
-        self.0.push((id, p));
+        self.ids.push(id);
+        self.pending.push(p);
     }
 
     fn remove(&mut self, id: u64) -> Option<Pending> {
-        let i = self.0.iter().position(|(x, _)| *x == id)?;
-        Some(self.0.remove(i).1)
+        let i = self.ids.iter().position(|&x| x == id)?;
+        self.ids.swap_remove(i);
+        Some(self.pending.swap_remove(i))
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        self.ids.len()
     }
 }
 
