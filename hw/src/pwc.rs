@@ -212,6 +212,22 @@ fn position_of(tags: &[u64], want: u64) -> Option<usize> {
         .map(|p| base + p)
 }
 
+/// The index of the first `want` in `tags`: [`position_of`], with the scan unrolled for the
+/// default associativities (2 and 4 ways: one compare and branch per way).
+#[inline(always)]
+fn way_of(tags: &[u64], want: u64) -> Option<usize> {
+    #[inline(always)]
+    fn first_of<const N: usize>(tags: &[u64], want: u64) -> Option<usize> {
+        let tags: &[u64; N] = tags.try_into().expect("a set of N ways");
+        tags.iter().position(|&t| t == want)
+    }
+    match tags.len() {
+        4 => first_of::<4>(tags, want),
+        2 => first_of::<2>(tags, want),
+        _ => position_of(tags, want),
+    }
+}
+
 /// Marks "no way" in [`PwcLevel::last_touched`].
 const NO_WAY: usize = usize::MAX;
 
@@ -234,6 +250,8 @@ struct PwcLevel {
     /// Per slot (`set * ways + way`): the key, the asid and a valid flag in one word (see
     /// [`slot_tag`]), so a lookup compares one word per way.
     tags: Vec<u64>,
+    /// Slots holding an entry: once all do, a fill need not look for a free way.
+    valid: usize,
     tables: Vec<Ppn>,
     /// Per set: the way of the set's last replacement update (a hit or a fill), or [`NO_WAY`].
     /// Touching that way again changes no policy's choices (LRU and FIFO orders and PLRU bits
@@ -263,6 +281,7 @@ impl PwcLevel {
             set_mask: (sets as u64).wrapping_sub(1),
             ways: cfg.ways,
             tags: vec![0; n],
+            valid: 0,
             tables: vec![Ppn(0); n],
             last_touched: vec![NO_WAY; sets],
             last_hit: (0, 0, 0),
@@ -303,7 +322,7 @@ impl PwcLevel {
         } else {
             let set = (key & self.set_mask) as usize;
             let base = set * self.ways;
-            let Some(w) = position_of(&self.tags[base..base + self.ways], want) else {
+            let Some(w) = way_of(&self.tags[base..base + self.ways], want) else {
                 self.last_miss = want;
                 return None;
             };
@@ -318,6 +337,7 @@ impl PwcLevel {
         Some(self.tables[set * self.ways + w])
     }
 
+    #[inline(always)]
     fn fill(&mut self, asid: Asid, va: VirtAddr, table: Ppn, stats: &mut PwcLevelStats) {
         let Some(repl) = self.repl.as_mut() else {
             return;
@@ -332,16 +352,21 @@ impl PwcLevel {
         let existing = if want == self.last_miss {
             None
         } else {
-            position_of(tags, want)
+            way_of(tags, want)
         };
         let way = match existing {
             Some(w) => {
                 repl.on_fill(set, w);
                 w
             }
-            // The lowest invalid way, else the policy's victim (`Replacement::victim`).
-            None => match tags.iter().position(|&t| t & SLOT_VALID == 0) {
+            // The lowest invalid way, else the policy's victim (`Replacement::victim`). A full
+            // level has no invalid way in any set.
+            None => match (self.valid < self.tags.len())
+                .then(|| tags.iter().position(|&t| t & SLOT_VALID == 0))
+                .flatten()
+            {
                 Some(w) => {
+                    self.valid += 1;
                     repl.on_fill(set, w);
                     w
                 }
@@ -355,20 +380,25 @@ impl PwcLevel {
         self.tables[base + way] = table;
     }
 
+    /// Empty slot `i`, which holds an entry.
     fn drop_slot(&mut self, i: usize) {
         self.tags[i] = 0;
+        self.valid -= 1;
         self.last_hit = (0, 0, 0);
         if let Some(r) = self.repl.as_mut() {
             r.on_invalidate(i / self.ways, i % self.ways);
         }
     }
 
-    /// Forget both memos (the next operations take the general path); for tests.
+    /// Forget both memos (the next operations take the general path); for tests. Also checks
+    /// that `valid` counts the valid slots (so a full level truly has no free way).
     #[cfg(test)]
     fn forget_memos(&mut self) {
         self.last_touched.fill(NO_WAY);
         self.last_miss = 0;
         self.last_hit = (0, 0, 0);
+        let valid = self.tags.iter().filter(|&&t| t & SLOT_VALID != 0).count();
+        assert_eq!(self.valid, valid, "valid slot count");
     }
 
     fn invalidate_va(&mut self, asid: Asid, va: VirtAddr) -> usize {
@@ -439,6 +469,7 @@ impl PageWalkCaches {
     /// Probe all three levels in parallel; the deepest hit wins. Each enabled level counts a
     /// lookup (and a hit, updating its replacement state). `None` when disabled (nothing
     /// counted) or when every level misses.
+    #[inline(always)]
     pub fn lookup(&mut self, asid: Asid, va: VirtAddr) -> Option<PwcHit> {
         if !self.enabled {
             return None;
@@ -820,9 +851,11 @@ mod tests {
                     tags[at + 2] = 7; // a later duplicate does not count
                 }
                 assert_eq!(position_of(&tags, 7), Some(at), "len {len} at {at}");
+                assert_eq!(way_of(&tags, 7), Some(at), "len {len} at {at}");
             }
             let none: Vec<u64> = (0..len as u64).collect();
             assert_eq!(position_of(&none, 99), None, "len {len}");
+            assert_eq!(way_of(&none, 99), None, "len {len}");
         }
     }
 

@@ -222,9 +222,9 @@ impl crate::probe::Probed for Walkers {
     }
 
     fn sample(&self, out: &mut Vec<u64>) {
-        for (slot, state) in self.slots.iter().zip(self.states()) {
+        for (i, state) in self.states().enumerate() {
             out.push(state.index());
-            out.push(slot.as_ref().map_or(0, |w| w.req.va.0));
+            out.push(self.walk(i).map_or(0, |w| w.req.va.0));
         }
         let p = self.pwc.stats();
         out.extend([p.pml4e.hits, p.pdpte.hits, p.pde.hits, self.stats.walks]);
@@ -243,25 +243,61 @@ pub struct WalkerStats {
     pub pte_dram_reads: u64,
 }
 
+/// One walk in flight: the walker's registers. The [`WalkRecord`] is assembled from them when
+/// the walk ends (its `va` and `asid` are the request's).
+#[derive(Clone, Copy, Debug)]
 struct Walk {
     req: WalkRequest,
     level: Level,
     table: Ppn,
     perms: Perms,
+    /// The id of the PTE read in flight, or `u64::MAX` while it waits to be sent.
     mem_id: u64,
+    /// The address of this level's PTE (set when its read is issued).
+    pte_addr: PhysAddr,
     issue_at: Cycle,
-    record: WalkRecord,
+    start: Cycle,
+    start_level: Level,
+    mem_refs: u32,
+    cache_hits: u32,
+    dram_row_hits: u32,
+}
+
+impl Walk {
+    /// What an idle walker's slot holds (never read: `Walkers::busy` says which slots are live).
+    const IDLE: Walk = Walk {
+        req: WalkRequest {
+            id: 0,
+            asid: Asid(0),
+            va: VirtAddr(0),
+            kind: AccessKind::Read,
+            user: false,
+            root: Ppn(0),
+        },
+        level: Level::Pt,
+        table: Ppn(0),
+        perms: Perms::ALL,
+        mem_id: u64::MAX,
+        pte_addr: PhysAddr(0),
+        issue_at: Cycle(0),
+        start: Cycle(0),
+        start_level: Level::Pt,
+        mem_refs: 0,
+        cache_hits: 0,
+        dram_row_hits: 0,
+    };
 }
 
 /// The pool of walkers with their shared page-walk caches and ports.
 pub struct Walkers {
-    slots: Vec<Option<Walk>>,
+    /// One per walker; slot `i` holds a walk exactly when bit `i` of `busy` is set.
+    slots: Vec<Walk>,
     pwc: PageWalkCaches,
     top: Level,
     stats: WalkerStats,
     next_mem_id: u64,
     last_tick: Cycle,
-    /// Bit `i` set: walker `i` has a walk (`slots[i]` is `Some`). At most 64 walkers.
+    /// Bit `i` set: walker `i` has a walk (`slots[i]` is live). At most 64 walkers.
     busy: u64,
     /// `busy` with every walker busy.
     all_busy: u64,
@@ -300,7 +336,7 @@ impl Walkers {
     pub fn new(cfg: &WalkerConfig, seed: u64) -> Result<Walkers, ConfigError> {
         cfg.validate()?;
         Ok(Walkers {
-            slots: (0..cfg.walkers).map(|_| None).collect(),
+            slots: vec![Walk::IDLE; cfg.walkers],
             pwc: PageWalkCaches::new(&cfg.pwc, seed ^ 0x5057_4300),
             top: Level::top(cfg.levels),
             stats: WalkerStats::default(),
@@ -404,7 +440,7 @@ impl Walkers {
         while refused != 0 {
             let i = refused.trailing_zeros() as usize;
             refused &= refused - 1;
-            let w = self.slots[i].as_ref().expect("a refused walker has a walk");
+            let w = &self.slots[i];
             let at = w.issue_at.max(Cycle(self.last_tick.0 + 1));
             own.retry_at = Some(own.retry_at.map_or(at, |r| r.min(at)));
         }
@@ -426,32 +462,27 @@ impl Walkers {
             None if self.pwc.enabled() => (self.top, req.root, self.pwc.latency()),
             None => (self.top, req.root, Cycles(0)),
         };
-        let w = Walk {
+        self.slots[slot] = Walk {
             req,
             level,
             table,
             perms: Perms::ALL,
             mem_id: u64::MAX,
+            pte_addr: PhysAddr(0),
             issue_at: now + lookup + Cycles(1),
-            record: WalkRecord {
-                start: now,
-                end: now,
-                va: req.va,
-                asid: req.asid,
-                start_level: level,
-                mem_refs: 0,
-                cache_hits: 0,
-                dram_row_hits: 0,
-                result: WalkResult::Fill,
-            },
+            start: now,
+            start_level: level,
+            mem_refs: 0,
+            cache_hits: 0,
+            dram_row_hits: 0,
         };
-        self.slots[slot] = Some(w);
         self.busy |= 1 << slot;
         self.issue(slot, now, phys, mem, direct);
     }
 
     /// Send the PTE read of walker `i`'s current level; false if the port refused it. With
     /// `direct` and no other walk in flight, the memory system takes it at once if it can.
+    #[inline(always)]
     fn issue(
         &mut self,
         i: usize,
@@ -460,9 +491,11 @@ impl Walkers {
         mem: &mut MemPorts,
         direct: Option<&mut MemorySystem>,
     ) -> bool {
-        let w = self.slots[i].as_mut().expect("issue on an idle walker");
+        debug_assert!(self.busy & 1 << i != 0, "issue on an idle walker");
+        let w = &mut self.slots[i];
         let id = self.next_mem_id;
         let addr = w.level.entry_addr(w.table, w.req.va);
+        w.pte_addr = addr;
         // The PTE is read from physical memory when the answer comes back: have the host
         // load it meanwhile.
         phys.prefetch(addr);
@@ -503,30 +536,37 @@ impl Walkers {
         mem: &mut MemPorts,
         direct: Option<&mut MemorySystem>,
     ) {
-        let Some(i) = self
-            .slots
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|w| w.mem_id == resp.id))
-        else {
-            return;
+        // The lowest busy walker waiting for this read (a lone walk is found at once).
+        let mut busy = self.busy;
+        let i = loop {
+            if busy == 0 {
+                return;
+            }
+            let i = busy.trailing_zeros() as usize;
+            if self.slots[i].mem_id == resp.id {
+                break i;
+            }
+            busy &= busy - 1;
         };
-        let w = self.slots[i].as_mut().expect("slot found above");
+        let w = &mut self.slots[i];
         w.mem_id = u64::MAX;
-        w.record.mem_refs += 1;
+        w.mem_refs += 1;
         self.stats.mem_refs += 1;
         match resp.served_by {
             ServedBy::Dram(row) => {
                 self.stats.pte_dram_reads += 1;
                 if row == crate::dram::RowOutcome::Hit {
-                    w.record.dram_row_hits += 1;
+                    w.dram_row_hits += 1;
                 }
             }
             _ => {
-                w.record.cache_hits += 1;
+                w.cache_hits += 1;
                 self.stats.pte_cache_hits += 1;
             }
         }
-        let addr = w.level.entry_addr(w.table, w.req.va);
+        // The read was issued for this level and table.
+        let addr = w.pte_addr;
+        debug_assert_eq!(addr, w.level.entry_addr(w.table, w.req.va));
         let pte = phys.read_pte(addr);
         if !pte.present() {
             let f = Fault {
@@ -604,15 +644,16 @@ impl Walkers {
         self.finish(i, now, WalkOutcome::Fill(t), walk);
     }
 
+    #[inline(always)]
     fn finish(&mut self, i: usize, now: Cycle, outcome: WalkOutcome, walk: &mut WalkPorts) {
-        let mut w = self.slots[i].take().expect("finish on an idle walker");
+        debug_assert!(self.busy & 1 << i != 0, "finish on an idle walker");
+        let w = &self.slots[i];
         self.busy &= !(1 << i);
         self.refused &= !(1 << i);
         if matches!(outcome, WalkOutcome::Fault(_)) {
             self.stats.faults += 1;
         }
-        w.record.end = now;
-        w.record.result = match outcome {
+        let result = match outcome {
             WalkOutcome::Fill(_) => WalkResult::Fill,
             WalkOutcome::Fault(Fault {
                 reason: FaultReason::Protection,
@@ -623,7 +664,17 @@ impl Walkers {
         let resp = WalkResponse {
             id: w.req.id,
             outcome,
-            record: w.record,
+            record: WalkRecord {
+                start: w.start,
+                end: now,
+                va: w.req.va,
+                asid: w.req.asid,
+                start_level: w.start_level,
+                mem_refs: w.mem_refs,
+                cache_hits: w.cache_hits,
+                dram_row_hits: w.dram_row_hits,
+                result,
+            },
         };
         // The walk response port holds one entry per walker, so it cannot be full here.
         if walk.resp.try_send(Cycle(now.0 + 1), resp).is_err() {
@@ -633,11 +684,16 @@ impl Walkers {
 
     /// Each walker's FSM state, for probes.
     pub fn states(&self) -> impl Iterator<Item = WalkerState> + '_ {
-        self.slots.iter().map(|s| match s {
+        (0..self.slots.len()).map(|i| match self.walk(i) {
             None => WalkerState::Idle,
             Some(w) if w.mem_id == u64::MAX => WalkerState::ReadPte(w.level),
             Some(w) => WalkerState::WaitMem(w.level),
         })
+    }
+
+    /// Walker `i`'s walk, if it has one.
+    fn walk(&self, i: usize) -> Option<&Walk> {
+        (self.busy & 1 << i != 0).then(|| &self.slots[i])
     }
     /// No walk in flight.
     #[inline]
