@@ -105,6 +105,17 @@ pub struct MemReq {
     pub needs_response: bool,
 }
 
+/// What [`MemorySystem::serve_now`] did with a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handover {
+    /// Not taken: the caller sends it through the port.
+    Declined,
+    /// Taken; its answer will come on the requester's port.
+    Taken,
+    /// Taken and answered: the answer, ready at that cycle, as the port would have delivered it.
+    Answered(Cycle, MemResp),
+}
+
 /// Where a request was served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum ServedBy {
@@ -305,6 +316,10 @@ pub struct MemorySystem {
     /// The DRAM completes a request only when ticked (DDR4: at its column command), never when
     /// the request is enqueued (the fixed-latency model): see `accept_now`.
     completes_in_tick: bool,
+    /// While [`MemorySystem::serve_now`] runs: the walker read whose answer it returns instead
+    /// of sending (`u64::MAX`: none), and that answer once made.
+    answer_to: u64,
+    answer: Option<(Cycle, MemResp)>,
 }
 
 impl MemorySystem {
@@ -334,6 +349,8 @@ impl MemorySystem {
             last_tick: Cycle(0),
             own_next: u64::MAX,
             completes_in_tick: dram.model == DramModelKind::Ddr4,
+            answer_to: u64::MAX,
+            answer: None,
         })
     }
 
@@ -429,6 +446,27 @@ impl MemorySystem {
     /// those ticks are made here too, and the answer stays stamped with its ready cycle. Ticks
     /// after it are the engine's (the requester may send again once it has the answer).
     pub fn accept_now(&mut self, at: Cycle, req: MemReq, ports: &mut MemPorts) -> bool {
+        self.hand_over(at, req, ports, false)
+    }
+
+    /// [`MemorySystem::accept_now`] for a walker's read, with its answer returned rather than
+    /// sent on `walker_resp` (same cycle, same answer): the walker goes on with it at once
+    /// instead of taking it back from the port.
+    pub fn serve_now(&mut self, at: Cycle, req: MemReq, ports: &mut MemPorts) -> Handover {
+        debug_assert!(req.from == Requester::Walker && req.needs_response);
+        self.answer_to = req.id;
+        let taken = self.hand_over(at, req, ports, true);
+        self.answer_to = u64::MAX;
+        match (taken, self.answer.take()) {
+            (false, _) => Handover::Declined,
+            (true, Some((ready, resp))) => Handover::Answered(ready, resp),
+            (true, None) => Handover::Taken,
+        }
+    }
+
+    /// `accept_now`; with `capture`, `respond` keeps the answer in `answer`.
+    #[inline(always)]
+    fn hand_over(&mut self, at: Cycle, req: MemReq, ports: &mut MemPorts, capture: bool) -> bool {
         if !self.completes_in_tick || at <= self.last_tick {
             return false;
         }
@@ -450,7 +488,14 @@ impl MemorySystem {
         if req.needs_response {
             // Unless the caches answered it: make the ticks up to the one that answers it.
             // Each tick moves `own_next` past its cycle (the second test only guards that).
-            while ports.resp_len(req.from) == waiting
+            let answered = |m: &Self, p: &MemPorts| {
+                if capture {
+                    m.answer.is_some()
+                } else {
+                    p.resp_len(req.from) != waiting
+                }
+            };
+            while !answered(self, ports)
                 && self.own_next != u64::MAX
                 && self.own_next >= self.last_tick.0
             {
@@ -614,6 +659,16 @@ impl MemorySystem {
 
     fn respond(&mut self, ready: Cycle, req: MemReq, served_by: ServedBy, ports: &mut MemPorts) {
         if !req.needs_response {
+            return;
+        }
+        if req.id == self.answer_to && req.from == Requester::Walker {
+            self.answer = Some((
+                ready,
+                MemResp {
+                    id: req.id,
+                    served_by,
+                },
+            ));
             return;
         }
         let port = match req.from {
@@ -799,9 +854,10 @@ mod tests {
     /// Serve a sequence of walker reads one after another, each sent 1-3 cycles after the
     /// previous answer, a third of them behind a posted write (an A/D-bit update) sent for the
     /// first of those cycles, ticking the memory system only at its `next_event` as the engine
-    /// does; with `direct`, each read is handed over with `accept_now` when it allows. Returns
-    /// every answer (cycle, id, where served), the final counters, and how many went direct.
-    fn serve(direct: bool, seed: u64, dram: &DramConfig) -> Served {
+    /// does; with `direct`, each read is handed over with `accept_now` when it allows, or with
+    /// `serve_now` if `answered` (its answer then taken from the return value). Returns every
+    /// answer (cycle, id, where served), the final counters, and how many went direct.
+    fn serve(direct: bool, answered: bool, seed: u64, dram: &DramConfig) -> Served {
         let cfg = small_caches(PolicyKind::Lru);
         let mut mem = MemorySystem::new(&cfg, true, dram, 3.0, 7).unwrap();
         let mut ports = MemPorts::new(8);
@@ -828,7 +884,18 @@ mod tests {
                 from: Requester::Walker,
                 needs_response: true,
             };
-            if direct && mem.accept_now(at, req, &mut ports) {
+            if direct && answered {
+                match mem.serve_now(at, req, &mut ports) {
+                    Handover::Declined => ports.req.try_send(at, req).unwrap(),
+                    Handover::Taken => taken += 1,
+                    Handover::Answered(c, r) => {
+                        taken += 1;
+                        answers.push((c, r.id, r.served_by));
+                        now = c;
+                        continue;
+                    }
+                }
+            } else if direct && mem.accept_now(at, req, &mut ports) {
                 taken += 1;
             } else {
                 ports.req.try_send(at, req).unwrap();
@@ -868,12 +935,14 @@ mod tests {
     #[test]
     fn reads_taken_at_once_match_reads_through_the_port() {
         for seed in 0..4 {
-            let (a, ms, ds, cs, none) = serve(false, seed, &DramConfig::default());
-            let (b, ms2, ds2, cs2, taken) = serve(true, seed, &DramConfig::default());
+            let (a, ms, ds, cs, none) = serve(false, false, seed, &DramConfig::default());
             assert_eq!(none, 0);
-            assert!(taken > 300, "only {taken} of 400 reads went direct");
-            assert_eq!(a, b, "seed {seed}");
-            assert_eq!((ms, ds, cs), (ms2, ds2, cs2), "seed {seed}");
+            for answered in [false, true] {
+                let (b, ms2, ds2, cs2, taken) = serve(true, answered, seed, &DramConfig::default());
+                assert!(taken > 300, "only {taken} of 400 reads went direct");
+                assert_eq!(a, b, "seed {seed} answered {answered}");
+                assert_eq!((&ms, &ds, &cs), (&ms2, &ds2, &cs2), "seed {seed}");
+            }
             assert!(a.iter().any(|x| matches!(x.2, ServedBy::Dram(_))));
             assert!(a.iter().any(|x| x.2 == ServedBy::L1));
         }

@@ -16,7 +16,7 @@
 
 use crate::error::ConfigError;
 use crate::memory::PhysMem;
-use crate::memsys::{MemPorts, MemReq, MemResp, MemorySystem, Requester, ServedBy};
+use crate::memsys::{Handover, MemPorts, MemReq, MemResp, MemorySystem, Requester, ServedBy};
 use crate::port::Port;
 use crate::pte::{Level, Perms, Pte};
 use crate::pwc::{PageWalkCaches, PwcConfig, PwcStats};
@@ -305,6 +305,9 @@ pub struct Walkers {
     refused: u64,
     /// The walkers' own part of `next_event`, as of the last tick (only `tick` changes it).
     own_next: OwnEvents,
+    /// The answer the memory system gave at once to a lone walk's read, not taken yet (see
+    /// [`Walkers::go_on`]).
+    answer: Option<(Cycle, MemResp)>,
 }
 
 /// What the walkers wait for besides messages on their ports.
@@ -349,6 +352,7 @@ impl Walkers {
                 any_idle: true,
                 retry_at: None,
             },
+            answer: None,
         })
     }
 
@@ -398,16 +402,27 @@ impl Walkers {
             let direct = direct.as_deref_mut().filter(|_| walk.req.is_empty());
             self.start(free, now, req, phys, mem, direct);
         }
-        // Run a lone walk ahead through answers already known.
+        // Run a lone walk ahead through answers already known: given at once by the memory
+        // system (`answer`), or already on the port (the answer to a read sent through it
+        // before). Each is taken at its cycle, as the tick then would:
+        // nothing the walker reads can change before then (the owner's guarantee for
+        // `direct`), and what it sends is stamped after that cycle. The answer is taken here
+        // rather than where its read was sent: that tick would find nothing else to do first
+        // (the walk is lone and its core sends no other walk while it waits).
         while let Some(ms) = direct.as_deref_mut() {
-            let lone = self.busy != 0 && self.busy & (self.busy - 1) == 0;
-            let Some(at) = mem.walker_resp.next_ready().filter(|_| lone) else {
-                break;
+            let (at, resp) = match self.answer.take() {
+                Some(a) => a,
+                None => {
+                    let lone = self.busy != 0 && self.busy & (self.busy - 1) == 0;
+                    let Some(at) = mem.walker_resp.next_ready().filter(|_| lone) else {
+                        break;
+                    };
+                    let resp = mem.walker_resp.recv(at).expect("an answer is visible");
+                    (at, resp)
+                }
             };
             self.last_tick = at;
-            while let Some(resp) = mem.walker_resp.recv(at) {
-                self.on_mem_response(at, resp, phys, walk, mem, Some(&mut *ms));
-            }
+            self.on_mem_response(at, resp, phys, walk, mem, Some(ms));
         }
         self.own_next = self.own_events();
         progress
@@ -510,12 +525,17 @@ impl Walkers {
         let ready = w.issue_at.max(Cycle(now.0 + 1));
         if let Some(ms) = direct
             && self.busy == 1 << i
-            && ms.accept_now(ready, req, mem)
         {
-            self.refused &= !(1 << i);
-            self.next_mem_id += 1;
-            w.mem_id = id;
-            return true;
+            let handed = ms.serve_now(ready, req, mem);
+            if handed != Handover::Declined {
+                self.refused &= !(1 << i);
+                self.next_mem_id += 1;
+                w.mem_id = id;
+                if let Handover::Answered(at, resp) = handed {
+                    self.answer = Some((at, resp));
+                }
+                return true;
+            }
         }
         if mem.req.try_send(ready, req).is_err() {
             self.refused |= 1 << i;
