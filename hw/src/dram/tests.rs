@@ -1013,8 +1013,9 @@ fn drive_log(
     (out, d.stats().clone())
 }
 
-/// The fused path for a queue of one issues the same commands at the same cycles as the general
-/// path (plan and replan after every command), with the same completions and counts: random
+/// The fused path for a queue of one, and the plans kept for a queue of two, issue the same
+/// commands at the same cycles as the general path (plan and replan every request after every
+/// command), with the same completions and counts: random
 /// streams, sparse (mostly a queue of one) and dense, with refresh often enough to cut into
 /// PRE-ACT-RD chains, one and two channels and ranks, ticked at state changes and every cycle.
 #[test]
@@ -1035,7 +1036,7 @@ fn fused_path_issues_the_same_commands_as_the_general_path() {
             ..DramConfig::default()
         },
     ];
-    let (mut sole_calls, mut sole_fallbacks) = (0, 0);
+    let (mut sole_calls, mut sole_fallbacks, mut pair_kept) = (0, 0, 0);
     for (ci, cfg) in configs.iter().enumerate() {
         for seed in 0..4u64 {
             for (spread, region_bits) in [(400u64, 22u32), (40, 18), (2000, 26)] {
@@ -1062,16 +1063,17 @@ fn fused_path_issues_the_same_commands_as_the_general_path() {
                     assert_eq!(a, b, "config {ci} seed {seed} spread {spread}");
                     assert_eq!(a.0.len(), stream.len());
                     if let Model::Ddr4(x) = &fused.model {
-                        let [calls, fallbacks] = x.fused_counts();
+                        let [calls, fallbacks, kept] = x.fused_counts();
                         sole_calls += calls;
                         sole_fallbacks += fallbacks;
+                        pair_kept += kept;
                     }
                 }
             }
         }
     }
     assert!(
-        sole_calls > 10_000 && sole_fallbacks > 20,
-        "{sole_calls} {sole_fallbacks}"
+        sole_calls > 10_000 && sole_fallbacks > 20 && pair_kept > 1000,
+        "{sole_calls} {sole_fallbacks} {pair_kept}"
     );
 }
