@@ -231,14 +231,8 @@ impl Ddr4 {
         self.queued
     }
 
-    /// Flat bank index within a channel.
-    #[inline]
-    fn bank_index(&self, c: &DramCoord) -> u32 {
-        c.rank * self.banks_per_rank + c.bank_group * self.banks_per_group + c.bank
-    }
-
-    /// Queue `req` (the caller checked `can_accept`); the controller may act on it from
-    /// `visible` on.
+    /// Queue `req` if its channel's queue has room (else false: refused); the controller may
+    /// act on it from `visible` on.
     pub(super) fn enqueue(
         &mut self,
         req: DramRequest,
@@ -247,7 +241,11 @@ impl Ddr4 {
         visible: u64,
         seq: u64,
         t: &CoreTiming,
-    ) {
+    ) -> bool {
+        let ch = &mut self.channels[coord.channel as usize];
+        if ch.queue.len() >= self.depth {
+            return false;
+        }
         let e = Entry {
             id: req.id,
             addr: req.addr,
@@ -257,11 +255,12 @@ impl Ddr4 {
             seq,
             rank: coord.rank,
             group: coord.rank * self.bank_groups + coord.bank_group,
-            bank: self.bank_index(&coord),
+            bank: coord.rank * self.banks_per_rank
+                + coord.bank_group * self.banks_per_group
+                + coord.bank,
             row: coord.row,
             outcome: RowOutcome::Hit,
         };
-        let ch = &mut self.channels[coord.channel as usize];
         let idx = ch.queue.len();
         let p = ch.site_of(&e).plan(&e, idx, t, &self.refresh);
         ch.queue.push(e);
@@ -281,6 +280,7 @@ impl Ddr4 {
         // one (constraints only grow), which is all `next_column_bound` promises.
         ch.col_bound = ch.col_bound.min(p.col_bound);
         self.next_col = self.next_col.min(p.col_bound);
+        true
     }
 
     /// Issue every command due at or before `now`; true if any was issued.

@@ -234,10 +234,9 @@ impl Dram {
         let coord = self.decoder.decode(req.addr);
         match &mut self.model {
             Model::Ddr4(d) => {
-                if !d.can_accept(coord.channel) {
+                if !d.enqueue(req, coord, arrival.0, visible, self.seq, &self.timing) {
                     return Err(req);
                 }
-                d.enqueue(req, coord, arrival.0, visible, self.seq, &self.timing);
             }
             Model::Fixed(f) => {
                 if !f.can_accept(coord.channel) {
