@@ -261,9 +261,10 @@ impl Ddr4 {
             row: coord.row,
             outcome: RowOutcome::Hit,
         };
+        // Queued first and planned in place: no copy of the entry.
         let idx = ch.queue.len();
-        let p = ch.site_of(&e).plan(&e, idx, t, &self.refresh);
         ch.queue.push(e);
+        let p = ch.plan(idx, t, &self.refresh);
         self.queued += 1;
         if ch.best.at == u64::MAX {
             ch.best = p;
@@ -497,19 +498,6 @@ impl Channel {
             log: &mut self.log,
         };
         (e, site)
-    }
-
-    /// The site of a request not queued yet.
-    #[inline(always)]
-    fn site_of(&mut self, e: &Entry) -> Site<'_> {
-        Site {
-            bank: &mut self.banks[e.bank as usize],
-            group: &mut self.groups[e.group as usize],
-            rank: &mut self.ranks[e.rank as usize],
-            buses: &mut self.buses,
-            #[cfg(test)]
-            log: &mut self.log,
-        }
     }
 
     /// The next command of queue entry `idx` and the earliest cycle it may issue.
