@@ -187,6 +187,8 @@ pub(super) struct CompletionQueue {
     /// nothing, known with one comparison.
     next_pending: u64,
     seq: u64,
+    /// Whether done cycles are events (kept in `pending`); see [`super::Dram::set_done_events`].
+    done_events: bool,
 }
 
 impl CompletionQueue {
@@ -196,16 +198,25 @@ impl CompletionQueue {
             pending: DoneQueue::with_capacity(n),
             next_pending: u64::MAX,
             seq: 0,
+            done_events: true,
         }
     }
 
     /// Record a request that completes at `c.done`, served by `channel`.
     #[inline(always)]
     pub(super) fn push(&mut self, c: DramCompletion, channel: u32) {
-        self.pending.insert((c.done.0, channel));
-        self.next_pending = self.next_pending.min(c.done.0);
+        if self.done_events {
+            self.pending.insert((c.done.0, channel));
+            self.next_pending = self.next_pending.min(c.done.0);
+        }
         self.unclaimed.insert(Slot { seq: self.seq, c });
         self.seq += 1;
+    }
+
+    /// Keep done cycles as events (the default) or not (`retire` and `next_done` then see
+    /// none of the completions pushed from now on).
+    pub(super) fn set_done_events(&mut self, on: bool) {
+        self.done_events = on;
     }
 
     /// Pass every done cycle <= `now`, calling `release(channel)` for each; true if any.

@@ -1077,3 +1077,48 @@ fn fused_path_issues_the_same_commands_as_the_general_path() {
         "{sole_calls} {sole_fallbacks} {pair_kept}"
     );
 }
+
+/// Without done cycles as events (`set_done_events(false)`) a DDR4 controller issues the same
+/// commands at the same cycles, with the same completions and counts, for an owner that takes
+/// completions as soon as they are scheduled; the fixed model keeps freeing its slots.
+#[test]
+fn done_events_off_changes_no_command_or_completion() {
+    let configs = [
+        DramConfig::default(),
+        DramConfig {
+            channels: 2,
+            ranks: 2,
+            refi_ns: 400.0,
+            rfc_ns: 120.0,
+            queue_depth: 4,
+            ..DramConfig::default()
+        },
+        DramConfig {
+            model: DramModelKind::Fixed,
+            queue_depth: 2,
+            ..DramConfig::default()
+        },
+    ];
+    for (ci, cfg) in configs.iter().enumerate() {
+        for seed in 0..3u64 {
+            let stream = random_stream(seed + 7 * ci as u64, 800, 22);
+            for every_cycle in [false, true] {
+                let mut on = dram(cfg);
+                let mut off = dram(cfg);
+                off.set_done_events(false);
+                let a = drive_log(&mut on, &stream, every_cycle);
+                let b = drive_log(&mut off, &stream, every_cycle);
+                assert_eq!(
+                    command_log(&on),
+                    command_log(&off),
+                    "config {ci} seed {seed}"
+                );
+                assert_eq!(a, b, "config {ci} seed {seed}");
+                assert_eq!(a.0.len(), stream.len());
+                if cfg.model == DramModelKind::Ddr4 {
+                    assert_eq!(off.next_event(), None);
+                }
+            }
+        }
+    }
+}
