@@ -2,7 +2,6 @@
 
 use super::DramCompletion;
 use std::cmp::Ordering;
-use std::collections::VecDeque;
 
 /// A completion ordered by (done, id, then scheduling order for duplicate ids).
 #[derive(Debug)]
@@ -34,45 +33,105 @@ impl Ord for Slot {
     }
 }
 
-/// The done cycles (with their channels) for `retire`, in ascending order: inserted from the
-/// back, taken from the front. The DDR4 done cycles of one channel increase in issue order
-/// (bursts never overlap), so with one channel every insertion is a push at the back; else it
-/// steps back over the few later ones (other channels' completions scheduled by the same tick,
-/// or fixed-model requests that arrived earlier). Cheaper than a heap, which sifts on every
-/// push and pop.
+/// The done cycles (with their channels) for `retire`, in ascending order from `head`:
+/// inserted from the back, taken from the front by moving `head` on. The DDR4 done cycles of
+/// one channel increase in issue order (bursts never overlap), so with one channel every
+/// insertion is a push at the back; else it steps back over the few later ones (other
+/// channels' completions scheduled by the same tick, or fixed-model requests that arrived
+/// earlier). The vector is emptied when its last element is taken (an owner ticking at its
+/// events usually holds one or two), and the taken elements are dropped once there are
+/// `COMPACT_AT` of them, so that a queue that never empties stays small. Cheaper than a heap,
+/// which sifts on every push and pop, and than a ring buffer, which wraps its indices.
 #[derive(Debug)]
-struct DoneQueue(VecDeque<(u64, u32)>);
+struct DoneQueue {
+    v: Vec<(u64, u32)>,
+    /// The first element not yet taken; `head < v.len()` unless `v` is empty (then 0).
+    head: usize,
+}
 
 impl DoneQueue {
+    const COMPACT_AT: usize = 64;
+
     fn with_capacity(n: usize) -> DoneQueue {
-        DoneQueue(VecDeque::with_capacity(n))
+        DoneQueue {
+            v: Vec::with_capacity(n),
+            head: 0,
+        }
     }
 
     #[inline(always)]
     fn insert(&mut self, x: (u64, u32)) {
-        match self.0.back() {
+        match self.v.last() {
             Some(&last) if last > x => self.insert_before_back(x),
-            _ => self.0.push_back(x),
+            _ => self.v.push(x),
         }
     }
 
-    /// `insert` when `x` goes before the back element.
+    /// `insert` when `x` goes before the back element (which is not taken yet).
     #[cold]
     #[inline(never)]
     fn insert_before_back(&mut self, x: (u64, u32)) {
-        let i = self.0.partition_point(|&y| y <= x);
-        self.0.insert(i, x);
+        let i = self.v[self.head..].partition_point(|&y| y <= x);
+        self.v.insert(self.head + i, x);
     }
 
     #[inline]
     fn front(&self) -> Option<(u64, u32)> {
-        self.0.front().copied()
+        self.v.get(self.head).copied()
+    }
+
+    /// Take the elements done by `now` from the front, calling `release(channel)` for each;
+    /// whether any was taken, and the done cycle of the new front (None: empty).
+    #[inline(always)]
+    fn take_through(&mut self, now: u64, mut release: impl FnMut(u32)) -> (bool, Option<u64>) {
+        let start = self.head;
+        let mut i = start;
+        let next = loop {
+            match self.v.get(i) {
+                Some(&(done, ch)) if done <= now => {
+                    release(ch);
+                    i += 1;
+                }
+                Some(&(done, _)) => break Some(done),
+                None => break None,
+            }
+        };
+        if next.is_none() {
+            self.v.clear();
+            self.head = 0;
+        } else {
+            self.head = i;
+            if i >= Self::COMPACT_AT {
+                self.compact();
+            }
+        }
+        (i > start, next)
     }
 
     /// Drop the front element (the caller checked that there is one).
-    #[inline]
+    #[cfg(test)]
     fn drop_front(&mut self) {
-        self.0.pop_front();
+        self.head += 1;
+        if self.head >= self.v.len() {
+            self.v.clear();
+            self.head = 0;
+        } else if self.head >= Self::COMPACT_AT {
+            self.compact();
+        }
+    }
+
+    /// Drop the taken elements (a queue that has not emptied for a while).
+    #[cold]
+    #[inline(never)]
+    fn compact(&mut self) {
+        self.v.drain(..self.head);
+        self.head = 0;
+    }
+
+    /// Elements not yet taken.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.v.len() - self.head
     }
 }
 
@@ -128,6 +187,8 @@ pub(super) struct CompletionQueue {
     /// nothing, known with one comparison.
     next_pending: u64,
     seq: u64,
+    /// Whether done cycles are events (kept in `pending`); see [`super::Dram::set_done_events`].
+    done_events: bool,
 }
 
 impl CompletionQueue {
@@ -137,16 +198,25 @@ impl CompletionQueue {
             pending: DoneQueue::with_capacity(n),
             next_pending: u64::MAX,
             seq: 0,
+            done_events: true,
         }
     }
 
     /// Record a request that completes at `c.done`, served by `channel`.
     #[inline(always)]
     pub(super) fn push(&mut self, c: DramCompletion, channel: u32) {
-        self.pending.insert((c.done.0, channel));
-        self.next_pending = self.next_pending.min(c.done.0);
+        if self.done_events {
+            self.pending.insert((c.done.0, channel));
+            self.next_pending = self.next_pending.min(c.done.0);
+        }
         self.unclaimed.insert(Slot { seq: self.seq, c });
         self.seq += 1;
+    }
+
+    /// Keep done cycles as events (the default) or not (`retire` and `next_done` then see
+    /// none of the completions pushed from now on).
+    pub(super) fn set_done_events(&mut self, on: bool) {
+        self.done_events = on;
     }
 
     /// Pass every done cycle <= `now`, calling `release(channel)` for each; true if any.
@@ -160,17 +230,9 @@ impl CompletionQueue {
 
     /// `retire` when the front done cycle is <= `now`.
     #[inline]
-    fn retire_due(&mut self, now: u64, mut release: impl FnMut(u32)) -> bool {
-        let mut any = false;
-        while let Some((done, ch)) = self.pending.front() {
-            if done > now {
-                break;
-            }
-            self.pending.drop_front();
-            release(ch);
-            any = true;
-        }
-        self.next_pending = self.pending.front().map_or(u64::MAX, |p| p.0);
+    fn retire_due(&mut self, now: u64, release: impl FnMut(u32)) -> bool {
+        let (any, next) = self.pending.take_through(now, release);
+        self.next_pending = next.unwrap_or(u64::MAX);
         any
     }
 
@@ -255,15 +317,27 @@ mod tests {
             heap.push(Reverse(x));
             if rng.random_range(0..3u32) > 0 {
                 let take = now.saturating_sub(10);
+                let mut want = Vec::new();
                 while let Some(Reverse(h)) = heap.peek().copied().filter(|h| h.0.0 <= take) {
                     heap.pop();
-                    assert_eq!(q.front(), Some(h));
-                    q.drop_front();
+                    want.push(h);
+                }
+                if rng.random_bool(0.5) {
+                    for &h in &want {
+                        assert_eq!(q.front(), Some(h));
+                        q.drop_front();
+                    }
+                } else {
+                    let mut released = Vec::new();
+                    let (any, next) = q.take_through(take, |ch| released.push(ch));
+                    assert!(want.iter().map(|h| h.1).eq(released));
+                    assert_eq!(any, !want.is_empty());
+                    assert_eq!(next, heap.peek().map(|Reverse(h)| h.0));
                 }
                 assert!(q.front().is_none_or(|f| f.0 > take));
-                assert_eq!(q.0.len(), heap.len());
+                assert_eq!(q.len(), heap.len());
             }
-            assert!(q.0.capacity() <= 4 * 64, "{}", q.0.capacity());
+            assert!(q.v.capacity() <= 4 * 64, "{}", q.v.capacity());
         }
     }
 }

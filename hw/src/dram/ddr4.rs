@@ -94,6 +94,9 @@ struct Plan {
     /// Position in the queue.
     idx: usize,
     cmd: Cmd,
+    /// Planned from a cycle of an earlier refresh epoch than `at`'s (by
+    /// [`Site::plan_after_refresh`]): never kept by [`Plan::unaffected`].
+    refreshed: bool,
 }
 
 impl Plan {
@@ -104,7 +107,31 @@ impl Plan {
         epoch: 0,
         idx: 0,
         cmd: Cmd::Col,
+        refreshed: false,
     };
+
+    /// Whether this plan of queue entry `e` is still what [`Site::plan`] gives after command
+    /// `x` issued to another request, in bank `bank` of rank `rank`, leaving the command bus
+    /// free from `next_cmd` on.
+    ///
+    /// The command changed only its own bank (a PRE only that), its bank group's and rank's
+    /// ACT constraints (ACT), or its bank group's, rank's and the channel's column constraints
+    /// (RD/WR), and the command bus. When `e` is in another bank and its command reads none of
+    /// those (no ACT after an ACT in the same rank, no column command after a column command),
+    /// only its first possible cycle `lo = max(visible, next_cmd)` moved, from `lo0` to `lo1 >=
+    /// lo0`. If `lo1 <= at`, then `lo0 <= lo1 <= at` lie in one refresh epoch (a plan stays in
+    /// the epoch of its `lo`, unless `refreshed`), `plan_in` sees the same bank state and the
+    /// same constraints, and `at = max(lo0, ready, open_from)` equals `max(lo1, ready,
+    /// open_from)`: the same plan.
+    #[inline(always)]
+    fn unaffected(&self, e: &Entry, x: Cmd, bank: u32, rank: u32, next_cmd: u64) -> bool {
+        let reads_changed = match (x, self.cmd) {
+            (Cmd::Act, Cmd::Act) => e.rank == rank,
+            (Cmd::Col, Cmd::Col) => true,
+            _ => false,
+        };
+        !reads_changed && !self.refreshed && e.bank != bank && self.at >= next_cmd
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -112,13 +139,12 @@ struct Channel {
     queue: Vec<Entry>,
     banks: Vec<Bank>,
     groups: Vec<BankGroup>,
-    ranks: Vec<Rank>,
+    ranks: Vec<RankSlot>,
     buses: Buses,
-    /// Per rank: the refresh epoch of the last cycle planned at (a cache: most plans fall in
-    /// the same epoch, and finding one takes a division).
-    epochs: Vec<Epoch>,
     /// The first plan by [`Channel::before`] (`Plan::NONE` when the queue is empty).
     best: Plan,
+    /// With two requests queued, the other one's plan (see [`Channel::step`]); stale otherwise.
+    other: Plan,
     /// The smallest `col_bound` of the queue's plans (`u64::MAX` when empty).
     col_bound: u64,
     /// Tests: send a queue of one down the general path too (see [`Channel::fused`]).
@@ -127,10 +153,10 @@ struct Channel {
     /// Tests: every command issued, as (cycle, command, request id).
     #[cfg(test)]
     log: Vec<(u64, Cmd, u64)>,
-    /// Tests: calls of [`Channel::step_sole`], and plans in it that fell back to `plan(0)`
-    /// because a refresh began.
+    /// Tests: calls of [`Channel::step_sole`], plans in it that fell back to `plan(0)` because
+    /// a refresh began, and plans [`Channel::step`] kept for a queue of two.
     #[cfg(test)]
-    sole: [u64; 2],
+    sole: [u64; 3],
 }
 
 /// The DDR4 controller and devices of every channel.
@@ -163,19 +189,22 @@ impl Ddr4 {
             queue: Vec::with_capacity(cfg.queue_depth),
             banks: vec![Bank::default(); banks],
             groups: vec![BankGroup::default(); groups],
-            ranks: vec![Rank::default(); cfg.ranks as usize],
-            buses: Buses::default(),
-            epochs: (0..cfg.ranks as usize)
-                .map(|r| refresh.epoch_at(r, 0))
+            ranks: (0..cfg.ranks as usize)
+                .map(|r| RankSlot {
+                    timing: Rank::default(),
+                    epoch: refresh.epoch_at(r, 0),
+                })
                 .collect(),
+            buses: Buses::default(),
             best: Plan::NONE,
+            other: Plan::NONE,
             col_bound: u64::MAX,
             #[cfg(test)]
             general_only: false,
             #[cfg(test)]
             log: Vec::new(),
             #[cfg(test)]
-            sole: [0; 2],
+            sole: [0; 3],
         };
         Ddr4 {
             channels: vec![channel; cfg.channels as usize],
@@ -202,14 +231,8 @@ impl Ddr4 {
         self.queued
     }
 
-    /// Flat bank index within a channel.
-    #[inline]
-    fn bank_index(&self, c: &DramCoord) -> u32 {
-        c.rank * self.banks_per_rank + c.bank_group * self.banks_per_group + c.bank
-    }
-
-    /// Queue `req` (the caller checked `can_accept`); the controller may act on it from
-    /// `visible` on.
+    /// Queue `req` if its channel's queue has room (else false: refused); the controller may
+    /// act on it from `visible` on.
     pub(super) fn enqueue(
         &mut self,
         req: DramRequest,
@@ -218,7 +241,11 @@ impl Ddr4 {
         visible: u64,
         seq: u64,
         t: &CoreTiming,
-    ) {
+    ) -> bool {
+        let ch = &mut self.channels[coord.channel as usize];
+        if ch.queue.len() >= self.depth {
+            return false;
+        }
         let e = Entry {
             id: req.id,
             addr: req.addr,
@@ -228,24 +255,33 @@ impl Ddr4 {
             seq,
             rank: coord.rank,
             group: coord.rank * self.bank_groups + coord.bank_group,
-            bank: self.bank_index(&coord),
+            bank: coord.rank * self.banks_per_rank
+                + coord.bank_group * self.banks_per_group
+                + coord.bank,
             row: coord.row,
             outcome: RowOutcome::Hit,
         };
-        let ch = &mut self.channels[coord.channel as usize];
+        // Queued first and planned in place: no copy of the entry.
         let idx = ch.queue.len();
-        let p = ch.site_of(&e).plan(&e, idx, t, &self.refresh);
         ch.queue.push(e);
+        let p = ch.plan(idx, t, &self.refresh);
         self.queued += 1;
-        if ch.best.at == u64::MAX || ch.before(&p, &ch.best) {
+        if ch.best.at == u64::MAX {
             ch.best = p;
             self.next_command = self.next_command.min(p.at);
+        } else if ch.before(&p, &ch.best) {
+            ch.other = ch.best;
+            ch.best = p;
+            self.next_command = self.next_command.min(p.at);
+        } else {
+            ch.other = p;
         }
         // Planned against the state as of the last tick: if commands are still due before
         // `visible`, the next tick issues them and replans; until then this bound is a lower
         // one (constraints only grow), which is all `next_column_bound` promises.
         ch.col_bound = ch.col_bound.min(p.col_bound);
         self.next_col = self.next_col.min(p.col_bound);
+        true
     }
 
     /// Issue every command due at or before `now`; true if any was issued.
@@ -403,15 +439,26 @@ impl Ddr4 {
         self.channels.iter().map(|ch| ch.log.clone()).collect()
     }
 
-    /// Over channels: calls of the fused path, and its plans that fell back to `plan(0)`.
-    pub(super) fn fused_counts(&self) -> [u64; 2] {
-        let mut n = [0; 2];
+    /// Over channels: calls of the fused path, its plans that fell back to `plan(0)`, and the
+    /// plans kept for a queue of two.
+    pub(super) fn fused_counts(&self) -> [u64; 3] {
+        let mut n = [0; 3];
         for ch in &self.channels {
-            n[0] += ch.sole[0];
-            n[1] += ch.sole[1];
+            for (a, b) in n.iter_mut().zip(ch.sole) {
+                *a += b;
+            }
         }
         n
     }
+}
+
+/// A rank's timing state and its refresh epoch cache, found with one lookup.
+#[derive(Clone, Debug)]
+struct RankSlot {
+    timing: Rank,
+    /// The refresh epoch of the last cycle planned at (a cache: most plans fall in the same
+    /// epoch, and finding one takes a division).
+    epoch: Epoch,
 }
 
 /// What one request's commands read and write: its bank, bank group and rank (with the rank's
@@ -420,10 +467,7 @@ impl Ddr4 {
 struct Site<'a> {
     bank: &'a mut Bank,
     group: &'a mut BankGroup,
-    rank: &'a mut Rank,
-    /// The rank's refresh epoch of the last cycle planned at (a cache: most plans fall in the
-    /// same epoch, and finding one takes a division).
-    epoch: &'a mut Epoch,
+    rank: &'a mut RankSlot,
     buses: &'a mut Buses,
     /// Tests: the channel's command log.
     #[cfg(test)]
@@ -449,26 +493,11 @@ impl Channel {
             bank: &mut self.banks[e.bank as usize],
             group: &mut self.groups[e.group as usize],
             rank: &mut self.ranks[e.rank as usize],
-            epoch: &mut self.epochs[e.rank as usize],
             buses: &mut self.buses,
             #[cfg(test)]
             log: &mut self.log,
         };
         (e, site)
-    }
-
-    /// The site of a request not queued yet.
-    #[inline(always)]
-    fn site_of(&mut self, e: &Entry) -> Site<'_> {
-        Site {
-            bank: &mut self.banks[e.bank as usize],
-            group: &mut self.groups[e.group as usize],
-            rank: &mut self.ranks[e.rank as usize],
-            epoch: &mut self.epochs[e.rank as usize],
-            buses: &mut self.buses,
-            #[cfg(test)]
-            log: &mut self.log,
-        }
     }
 
     /// The next command of queue entry `idx` and the earliest cycle it may issue.
@@ -493,6 +522,13 @@ impl Channel {
     /// Issue the best plan's command and plan again; true if it was a column command (the
     /// request left the queue). Not inlined into the loop of `Ddr4::issue_due`, which would
     /// load every timing parameter up front for the one or two commands a tick usually issues.
+    ///
+    /// After a PRE or ACT the request's next command is planned on its site at once, directly
+    /// by [`Site::plan_next`] as in [`Channel::step_sole`] when no refresh intervenes. With two
+    /// requests queued (the usual case here: a dirty victim's writeback next to a read), the
+    /// other request keeps its plan (`other`) where [`Plan::unaffected`] shows that the command
+    /// cannot have changed it. Tests of the general path (`general_only`) plan everything
+    /// again instead.
     #[inline(never)]
     fn step(
         &mut self,
@@ -503,24 +539,81 @@ impl Channel {
         stats: &mut DramStats,
     ) -> bool {
         let p = self.best;
+        let shortcuts = self.fused();
+        let pair = self.queue.len() == 2 && shortcuts;
         let (e, mut s) = self.parts(p.idx);
-        let left = match p.cmd {
+        let (bank, rank) = (e.bank, e.rank);
+        let next = match p.cmd {
             Cmd::Pre => {
                 s.issue_pre(e, &p, t, refresh, stats);
-                false
+                Cmd::Act
             }
             Cmd::Act => {
                 s.issue_act(e, &p, t, refresh, stats);
-                false
+                Cmd::Col
             }
             Cmd::Col => {
                 out.push(s.issue_col(e, &p, t, refresh, stats), channel);
                 self.remove(p.idx);
-                true
+                if pair {
+                    // The other request, now alone at 0.
+                    let q = self.kept_or_planned(0, &p, bank, rank, t, refresh);
+                    self.best = q;
+                    self.col_bound = q.col_bound;
+                } else {
+                    self.replan(t, refresh);
+                }
+                return true;
             }
         };
-        self.replan(t, refresh);
-        left
+        let direct = if shortcuts {
+            s.plan_next(e, p.idx, &p, next, t, refresh)
+        } else {
+            None
+        };
+        let own = match direct {
+            Some(q) => q,
+            None => s.plan(e, p.idx, t, refresh),
+        };
+        if pair {
+            let q = self.kept_or_planned(1 - p.idx, &p, bank, rank, t, refresh);
+            let (best, other) = if self.before(&own, &q) {
+                (own, q)
+            } else {
+                (q, own)
+            };
+            self.best = best;
+            self.other = other;
+            self.col_bound = own.col_bound.min(q.col_bound);
+        } else {
+            self.replan_with(own, t, refresh);
+        }
+        false
+    }
+
+    /// In a queue of two, after command `x` of the request in bank `bank` of rank `rank`: the
+    /// plan of the other request, now at `idx`, kept from `other` if the command cannot have
+    /// changed it, else planned again.
+    #[inline(always)]
+    fn kept_or_planned(
+        &mut self,
+        idx: usize,
+        x: &Plan,
+        bank: u32,
+        rank: u32,
+        t: &CoreTiming,
+        refresh: &RefreshSchedule,
+    ) -> Plan {
+        let o = self.other;
+        if o.unaffected(&self.queue[idx], x.cmd, bank, rank, self.buses.next_cmd) {
+            #[cfg(test)]
+            {
+                self.sole[2] += 1;
+            }
+            Plan { idx, ..o }
+        } else {
+            self.plan(idx, t, refresh)
+        }
     }
 
     /// Take entry `idx` out of the queue (its column command issued).
@@ -551,7 +644,7 @@ impl Channel {
     /// rest to the caller's loop, when a refresh began in the chain (the next command is then
     /// planned the general way, by `plan(0)`).
     ///
-    /// Exact: each plan is what `replan`, that is `plan(0)`, would give (see
+    /// Exact: each plan is what replanning, that is `plan(0)`, would give (see
     /// [`Site::plan_next`]), and each command issues while its plan is due, as in the caller's
     /// loop.
     #[inline(never)]
@@ -575,7 +668,7 @@ impl Channel {
         let how = 'chain: {
             if p.cmd == Cmd::Pre {
                 s.issue_pre(e, &p, t, refresh, stats);
-                p = match s.plan_next(e, &p, Cmd::Act, t, refresh) {
+                p = match s.plan_next(e, 0, &p, Cmd::Act, t, refresh) {
                     Some(q) => q,
                     None => break 'chain Sole::Replan,
                 };
@@ -585,7 +678,7 @@ impl Channel {
             }
             if p.cmd == Cmd::Act {
                 s.issue_act(e, &p, t, refresh, stats);
-                p = match s.plan_next(e, &p, Cmd::Col, t, refresh) {
+                p = match s.plan_next(e, 0, &p, Cmd::Col, t, refresh) {
                     Some(q) => q,
                     None => break 'chain Sole::Replan,
                 };
@@ -639,24 +732,44 @@ impl Channel {
                 self.best = p;
                 self.col_bound = p.col_bound;
             }
-            _ => self.replan_queue(t, refresh),
+            _ => self.replan_queue(None, t, refresh),
         }
     }
 
-    /// `replan` of a queue of two or more: out of line, so that `step` does not keep this
-    /// loop's invariants in registers (or spilled) for the usual queue of one.
+    /// `replan` when the plan of the request just served by a PRE or ACT is known: `own`.
+    #[inline(always)]
+    fn replan_with(&mut self, own: Plan, t: &CoreTiming, refresh: &RefreshSchedule) {
+        if self.queue.len() == 1 {
+            self.best = own;
+            self.col_bound = own.col_bound;
+        } else {
+            self.replan_queue(Some(own), t, refresh);
+        }
+    }
+
+    /// `replan` of a queue of two or more, with the plan of entry `own.idx` already made if
+    /// `own` is given; with two, also sets `other`. Out of line, so that `step` does not keep
+    /// this loop's invariants in registers (or spilled) for the usual queue of one.
     #[inline(never)]
-    fn replan_queue(&mut self, t: &CoreTiming, refresh: &RefreshSchedule) {
-        let mut best = self.plan(0, t, refresh);
-        let mut col_bound = best.col_bound;
-        for i in 1..self.queue.len() {
-            let p = self.plan(i, t, refresh);
+    fn replan_queue(&mut self, own: Option<Plan>, t: &CoreTiming, refresh: &RefreshSchedule) {
+        let mut best = Plan::NONE;
+        let mut other = Plan::NONE;
+        let mut col_bound = u64::MAX;
+        for i in 0..self.queue.len() {
+            let p = match own {
+                Some(p) if p.idx == i => p,
+                _ => self.plan(i, t, refresh),
+            };
             col_bound = col_bound.min(p.col_bound);
-            if self.before(&p, &best) {
+            if best.at == u64::MAX || self.before(&p, &best) {
+                other = best;
                 best = p;
+            } else {
+                other = p;
             }
         }
         self.best = best;
+        self.other = other;
         self.col_bound = col_bound;
     }
 }
@@ -666,10 +779,11 @@ impl Site<'_> {
     /// the last one.
     #[inline(always)]
     fn epoch_at(&mut self, rank: u32, t: u64, refresh: &RefreshSchedule) -> Epoch {
-        if !self.epoch.contains(t) {
-            *self.epoch = refresh.epoch_at(rank as usize, t);
+        let cached = &mut self.rank.epoch;
+        if !cached.contains(t) {
+            *cached = refresh.epoch_at(rank as usize, t);
         }
-        *self.epoch
+        *cached
     }
 
     /// The next command of `e` (queue entry `idx`, at this site) and the earliest cycle it may
@@ -703,7 +817,12 @@ impl Site<'_> {
         loop {
             let epoch = self.epoch_at(e.rank, lo, refresh);
             match self.plan_in(e, idx, lo, epoch, t) {
-                Some(p) => return p,
+                Some(p) => {
+                    return Plan {
+                        refreshed: true,
+                        ..p
+                    };
+                }
                 None => lo = epoch.next_start,
             }
         }
@@ -733,9 +852,9 @@ impl Site<'_> {
         self.plan_cmd(e, idx, cmd, lo, epoch, t)
     }
 
-    /// The plan of the only queued request `e` after its PRE or ACT `p` issued, for its next
-    /// command `cmd` (ACT after a PRE, the column command after an ACT): what `plan(0)` gives,
-    /// or None when that takes the general way. `plan` computes `lo` and the epoch as here; if
+    /// The plan of request `e` (queue entry `idx`) right after its PRE or ACT `p` issued, for
+    /// its next command `cmd` (ACT after a PRE, the column command after an ACT): what
+    /// `plan(idx)` gives, or None when that takes the general way. `plan` computes `lo` and the epoch as here; if
     /// `lo` is still in `p`'s epoch, the bank's epoch is that one (`issue_common` set it), so
     /// `plan_in` finds the bank as `p` left it: precharged after a PRE (next: ACT), its row
     /// open after an ACT (next: the column command), and [`Site::plan_cmd`] is `plan_in` for
@@ -745,6 +864,7 @@ impl Site<'_> {
     fn plan_next(
         &mut self,
         e: &Entry,
+        idx: usize,
         p: &Plan,
         cmd: Cmd,
         t: &CoreTiming,
@@ -755,7 +875,7 @@ impl Site<'_> {
         if epoch.index != p.epoch {
             return None;
         }
-        self.plan_cmd(e, 0, cmd, lo, epoch, t)
+        self.plan_cmd(e, idx, cmd, lo, epoch, t)
     }
 
     /// [`Site::plan_in`] once the command is known: the earliest cycle from `lo` on at which
@@ -777,7 +897,7 @@ impl Site<'_> {
                 .bank
                 .next_act
                 .max(self.group.next_act)
-                .max(self.rank.act_ready()),
+                .max(self.rank.timing.act_ready()),
         };
         let at = lo.max(ready);
         if at >= epoch.next_start {
@@ -797,6 +917,7 @@ impl Site<'_> {
             epoch: epoch.index,
             idx,
             cmd,
+            refreshed: false,
         })
     }
 
@@ -809,7 +930,7 @@ impl Site<'_> {
                 .max(self.buses.data_free.saturating_sub(t.cwl))
         } else {
             c.max(self.group.next_rd)
-                .max(self.rank.next_rd)
+                .max(self.rank.timing.next_rd)
                 .max(self.buses.data_free.saturating_sub(t.cl))
         }
     }
@@ -867,7 +988,7 @@ impl Site<'_> {
         bank.next_col = at + t.rcd;
         bank.next_pre = bank.next_pre.max(at + t.ras);
         self.group.next_act = at + t.rrd_l;
-        self.rank.activate(at, t.rrd_s, t.faw);
+        self.rank.timing.activate(at, t.rrd_s, t.faw);
         if e.outcome == RowOutcome::Hit {
             e.outcome = RowOutcome::Closed;
         }
@@ -895,7 +1016,7 @@ impl Site<'_> {
             let done = at + t.cwl + t.burst;
             bank.next_pre = bank.next_pre.max(done + t.wr);
             g.next_rd = g.next_rd.max(done + t.wtr_l);
-            let rk = &mut *self.rank;
+            let rk = &mut self.rank.timing;
             rk.next_rd = rk.next_rd.max(done + t.wtr_s);
             stats.writes += 1;
             stats.total_write_latency += done - e.arrival;

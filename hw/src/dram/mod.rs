@@ -234,10 +234,9 @@ impl Dram {
         let coord = self.decoder.decode(req.addr);
         match &mut self.model {
             Model::Ddr4(d) => {
-                if !d.can_accept(coord.channel) {
+                if !d.enqueue(req, coord, arrival.0, visible, self.seq, &self.timing) {
                     return Err(req);
                 }
-                d.enqueue(req, coord, arrival.0, visible, self.seq, &self.timing);
             }
             Model::Fixed(f) => {
                 if !f.can_accept(coord.channel) {
@@ -268,8 +267,24 @@ impl Dram {
         Ok(())
     }
 
+    /// Done cycles as events, for DDR4: on by default; an owner that takes every completion
+    /// as soon as it is scheduled (`pop_completion(Cycle(u64::MAX))` after each tick, as
+    /// `MemorySystem` does) and needs no tick at a done cycle may turn them off. Then `tick`
+    /// reports progress only for the commands it issues, and `next_event` is the next command
+    /// only; completions, their cycles, the statistics and every command stay the same (the
+    /// done cycles decide nothing in DDR4), while keeping them costs the host a queue insert
+    /// and a pass per request. The fixed model frees its queue slots at done cycles and keeps
+    /// them whatever `on` says. Call before the first request.
+    pub fn set_done_events(&mut self, on: bool) {
+        debug_assert!(self.seq == 0, "set_done_events after a request");
+        if let Model::Ddr4(_) = self.model {
+            self.out.set_done_events(on);
+        }
+    }
+
     /// Advance the controller to cycle `now` (non-decreasing over calls). True if it did
-    /// anything: issued a command or passed a request's done cycle.
+    /// anything: issued a command or passed a request's done cycle (unless done events are
+    /// off: [`Dram::set_done_events`]).
     pub fn tick(&mut self, now: Cycle) -> bool {
         let now = now.0;
         debug_assert!(
@@ -291,7 +306,8 @@ impl Dram {
     }
 
     /// The earliest cycle after the last tick at which `tick` could make progress; `None` when
-    /// nothing is queued or in flight.
+    /// nothing is queued or in flight (with done events off, [`Dram::set_done_events`]: when
+    /// no command is waiting).
     #[inline]
     pub fn next_event(&self) -> Option<Cycle> {
         let cmd = match &self.model {

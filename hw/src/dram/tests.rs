@@ -1013,8 +1013,9 @@ fn drive_log(
     (out, d.stats().clone())
 }
 
-/// The fused path for a queue of one issues the same commands at the same cycles as the general
-/// path (plan and replan after every command), with the same completions and counts: random
+/// The fused path for a queue of one, and the plans kept for a queue of two, issue the same
+/// commands at the same cycles as the general path (plan and replan every request after every
+/// command), with the same completions and counts: random
 /// streams, sparse (mostly a queue of one) and dense, with refresh often enough to cut into
 /// PRE-ACT-RD chains, one and two channels and ranks, ticked at state changes and every cycle.
 #[test]
@@ -1035,7 +1036,7 @@ fn fused_path_issues_the_same_commands_as_the_general_path() {
             ..DramConfig::default()
         },
     ];
-    let (mut sole_calls, mut sole_fallbacks) = (0, 0);
+    let (mut sole_calls, mut sole_fallbacks, mut pair_kept) = (0, 0, 0);
     for (ci, cfg) in configs.iter().enumerate() {
         for seed in 0..4u64 {
             for (spread, region_bits) in [(400u64, 22u32), (40, 18), (2000, 26)] {
@@ -1062,16 +1063,62 @@ fn fused_path_issues_the_same_commands_as_the_general_path() {
                     assert_eq!(a, b, "config {ci} seed {seed} spread {spread}");
                     assert_eq!(a.0.len(), stream.len());
                     if let Model::Ddr4(x) = &fused.model {
-                        let [calls, fallbacks] = x.fused_counts();
+                        let [calls, fallbacks, kept] = x.fused_counts();
                         sole_calls += calls;
                         sole_fallbacks += fallbacks;
+                        pair_kept += kept;
                     }
                 }
             }
         }
     }
     assert!(
-        sole_calls > 10_000 && sole_fallbacks > 20,
-        "{sole_calls} {sole_fallbacks}"
+        sole_calls > 10_000 && sole_fallbacks > 20 && pair_kept > 1000,
+        "{sole_calls} {sole_fallbacks} {pair_kept}"
     );
+}
+
+/// Without done cycles as events (`set_done_events(false)`) a DDR4 controller issues the same
+/// commands at the same cycles, with the same completions and counts, for an owner that takes
+/// completions as soon as they are scheduled; the fixed model keeps freeing its slots.
+#[test]
+fn done_events_off_changes_no_command_or_completion() {
+    let configs = [
+        DramConfig::default(),
+        DramConfig {
+            channels: 2,
+            ranks: 2,
+            refi_ns: 400.0,
+            rfc_ns: 120.0,
+            queue_depth: 4,
+            ..DramConfig::default()
+        },
+        DramConfig {
+            model: DramModelKind::Fixed,
+            queue_depth: 2,
+            ..DramConfig::default()
+        },
+    ];
+    for (ci, cfg) in configs.iter().enumerate() {
+        for seed in 0..3u64 {
+            let stream = random_stream(seed + 7 * ci as u64, 800, 22);
+            for every_cycle in [false, true] {
+                let mut on = dram(cfg);
+                let mut off = dram(cfg);
+                off.set_done_events(false);
+                let a = drive_log(&mut on, &stream, every_cycle);
+                let b = drive_log(&mut off, &stream, every_cycle);
+                assert_eq!(
+                    command_log(&on),
+                    command_log(&off),
+                    "config {ci} seed {seed}"
+                );
+                assert_eq!(a, b, "config {ci} seed {seed}");
+                assert_eq!(a.0.len(), stream.len());
+                if cfg.model == DramModelKind::Ddr4 {
+                    assert_eq!(off.next_event(), None);
+                }
+            }
+        }
+    }
 }
