@@ -21,6 +21,7 @@ use crate::error::ConfigError;
 use crate::replacement::{PolicyKind, Replacement};
 use crate::tlb::validate_geometry;
 use crate::types::{Cycles, LINE_SHIFT, LINE_SIZE, PhysAddr};
+use crate::ways::first_of;
 use serde::{Deserialize, Serialize};
 use std::ops::Sub;
 
@@ -128,15 +129,10 @@ const LINE_MASK: u64 = (1 << 58) - 1;
 /// one way, so there is only one).
 #[inline(always)]
 fn way_of(set: &[u64], want: u64) -> Option<usize> {
-    #[inline(always)]
-    fn unrolled<const N: usize>(set: &[u64], want: u64) -> Option<usize> {
-        let set: &[u64; N] = set.try_into().expect("set of N ways");
-        set.iter().position(|&t| t == want)
-    }
     match set.len() {
-        4 => unrolled::<4>(set, want),
-        8 => unrolled::<8>(set, want),
-        16 => unrolled::<16>(set, want),
+        4 => first_of::<4>(set, want),
+        8 => first_of::<8>(set, want),
+        16 => first_of::<16>(set, want),
         _ => set.iter().position(|&t| t == want),
     }
 }

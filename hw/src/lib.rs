@@ -22,6 +22,7 @@ pub mod replacement;
 pub mod tlb;
 pub mod types;
 pub mod walker;
+mod ways;
 
 pub use error::ConfigError;
 pub use types::*;

@@ -40,6 +40,7 @@ use crate::pte::Level;
 use crate::replacement::{PolicyKind, Replacement};
 use crate::tlb::validate_geometry;
 use crate::types::{Asid, Cycles, Ppn, VirtAddr};
+use crate::ways::first_of;
 use serde::{Deserialize, Serialize};
 use std::ops::Sub;
 
@@ -216,11 +217,6 @@ fn position_of(tags: &[u64], want: u64) -> Option<usize> {
 /// default associativities (2 and 4 ways: one compare and branch per way).
 #[inline(always)]
 fn way_of(tags: &[u64], want: u64) -> Option<usize> {
-    #[inline(always)]
-    fn first_of<const N: usize>(tags: &[u64], want: u64) -> Option<usize> {
-        let tags: &[u64; N] = tags.try_into().expect("a set of N ways");
-        tags.iter().position(|&t| t == want)
-    }
     match tags.len() {
         4 => first_of::<4>(tags, want),
         2 => first_of::<2>(tags, want),

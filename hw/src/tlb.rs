@@ -27,6 +27,7 @@ use crate::error::ConfigError;
 use crate::pte::Perms;
 use crate::replacement::{PolicyKind, Replacement};
 use crate::types::{Asid, Cycles, PageSize, PhysAddr, Ppn, Vpn};
+use crate::ways::first_of;
 use serde::{Deserialize, Serialize};
 use std::ops::Sub;
 
@@ -201,13 +202,6 @@ const VALID: u64 = 1 << 63;
 
 /// Marks "no way" in `Tlb::last_touched`.
 const NO_WAY: usize = usize::MAX;
-
-/// The first of `N` tags equal to `want` (`tags.len() == N`): a loop the compiler unrolls.
-#[inline(always)]
-fn first_of<const N: usize>(tags: &[u64], want: u64) -> Option<usize> {
-    let tags: &[u64; N] = tags.try_into().expect("a set of N ways");
-    tags.iter().position(|&t| t == want)
-}
 
 const EMPTY: TlbEntry = TlbEntry {
     asid: Asid(0),
