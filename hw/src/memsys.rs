@@ -493,7 +493,7 @@ impl MemorySystem {
         self.own_next = self.own_next_event(at);
         if req.needs_response {
             // Unless the caches answered it: make the ticks up to the one that answers it.
-            // Each tick moves `own_next` past its cycle (the second test only guards that).
+            // Each tick moves `own_next` past its cycle (the last test only guards that).
             let answered = |m: &Self, p: &MemPorts| {
                 if capture {
                     m.answer.is_some()
