@@ -305,8 +305,8 @@ pub struct Walkers {
     refused: u64,
     /// The walkers' own part of `next_event`, as of the last tick (only `tick` changes it).
     own_next: OwnEvents,
-    /// The answer the memory system gave at once to a lone walk's read, not taken yet (see
-    /// [`Walkers::go_on`]).
+    /// The answer the memory system gave at once to a lone walk's read
+    /// ([`MemorySystem::serve_now`]), taken by the run-ahead loop of [`Walkers::tick`].
     answer: Option<(Cycle, MemResp)>,
 }
 
