@@ -86,6 +86,29 @@ fn bad_value_names_key_and_allowed_values() {
     let o = vmsim(&["run", "--quiet", "--set", "tlb.l2.ways=7"], dir.path());
     let e = assert_one_line_error(&o);
     assert!(e.contains("tlb.l2.ways"), "{e}");
+    // Errors of the hardware's and the workload's configs (wrapped twice on the way out).
+    let o = vmsim(
+        &["run", "--quiet", "--set", "caches.l1d.ways=3"],
+        dir.path(),
+    );
+    let e = assert_one_line_error(&o);
+    assert!(
+        e.contains("caches.l1d.ways") && e.contains("must divide"),
+        "{e}"
+    );
+    let o = vmsim(
+        &[
+            "run",
+            "--quiet",
+            "--workload",
+            "random",
+            "--set",
+            "workload.pages=0",
+        ],
+        dir.path(),
+    );
+    let e = assert_one_line_error(&o);
+    assert!(e.contains("workload.pages"), "{e}");
 }
 
 #[test]

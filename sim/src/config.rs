@@ -26,11 +26,11 @@ use crate::workload::{WorkloadConfig, WorkloadError};
 /// A configuration error: one readable line.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("{0}")]
+    #[error(transparent)]
     Hw(#[from] HwConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Os(OsError),
-    #[error("{0}")]
+    #[error(transparent)]
     Workload(#[from] WorkloadError),
     #[error("config key `{key}`: {msg}")]
     Key { key: String, msg: String },

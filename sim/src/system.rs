@@ -39,15 +39,15 @@ use vmsim_os::{
 /// Errors that end a run.
 #[derive(Debug, Error)]
 pub enum SimError {
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Workload(#[from] WorkloadError),
-    #[error("{0}")]
+    #[error(transparent)]
     Os(#[from] OsError),
     #[error("{0}")]
     Output(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Probe(#[from] vmsim_hw::probe::ProbeError),
     /// A kernel invariant broke (checked only with [`System::check_invariants`] on).
     #[error("kernel invariant violated at cycle {now}: {msg}")]

@@ -178,5 +178,14 @@ pub fn assert_one_line_error(o: &std::process::Output) -> String {
     assert!(!e.contains("panicked"), "panic: {e}");
     assert!(!e.contains("RUST_BACKTRACE"), "backtrace hint: {e}");
     assert_eq!(e.trim_end().lines().count(), 1, "not one line: {e}");
+    // An error printed with its source must not say the same thing twice ("x: x").
+    let line = e.trim_end();
+    for (i, _) in line.match_indices(": ") {
+        let (head, tail) = (&line[..i], &line[i + 2..]);
+        assert!(
+            !head.ends_with(tail) || tail.is_empty(),
+            "message repeats itself: {e}"
+        );
+    }
     e
 }
