@@ -112,6 +112,29 @@ fn bad_value_names_key_and_allowed_values() {
 }
 
 #[test]
+fn physical_memory_beyond_a_caches_tags_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = vmsim(
+        &[
+            "run",
+            "--quiet",
+            "--set",
+            "os.frames=268435456",
+            "--set",
+            "caches.l1d.size_kib=4",
+            "--set",
+            "caches.l1d.ways=16",
+        ],
+        dir.path(),
+    );
+    let e = assert_one_line_error(&o);
+    assert!(
+        e.contains("caches.l1d.ways") && e.contains("at least 8 sets"),
+        "{e}"
+    );
+}
+
+#[test]
 fn unknown_key_in_config_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("c.toml"), "[walker]\nwalkerz = 3\n").unwrap();

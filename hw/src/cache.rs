@@ -16,12 +16,21 @@
 //!   would.
 //! - [`Cache::invalidate`] drops a line and reports whether it was dirty; it counts nothing (the
 //!   caller decides whether to write it back).
+//!
+//! # Tags
+//!
+//! A way holds the line's tag as a hardware cache does: the line number without its set-index
+//! bits (`line >> log2(sets)`), 32 bits wide (stored plus one, so that 0 marks an empty way).
+//! A 16-way set's tags are then 64 bytes, one host cache line, and a lookup compares them all
+//! at once (see [`crate::ways::first_of32`]). The physical memory must fit those 32 bits:
+//! [`CacheConfig::validate_reach`] checks it (it needs at least 8 sets at the largest memory
+//! the OS allows, 1 TiB, and any cache below 128 GiB).
 
 use crate::error::ConfigError;
 use crate::replacement::{PolicyKind, Replacement};
 use crate::tlb::validate_geometry;
 use crate::types::{Cycles, LINE_SHIFT, LINE_SIZE, PhysAddr};
-use crate::ways::first_of;
+use crate::ways::first_of32;
 use serde::{Deserialize, Serialize};
 use std::ops::Sub;
 
@@ -60,6 +69,34 @@ impl CacheConfig {
     /// Number of sets, `lines / ways`.
     pub fn sets(&self) -> usize {
         self.lines() / self.ways.max(1)
+    }
+
+    /// The bytes of physical memory whose lines this cache's 32-bit tags can tell apart (see
+    /// the module documentation): `2^32 - 1` tags per set.
+    pub fn reach(&self) -> u128 {
+        (u32::MAX as u128) * self.sets() as u128 * LINE_SIZE as u128
+    }
+
+    /// Check that a physical memory of `phys_bytes` fits this cache's tags (see
+    /// [`CacheConfig::reach`]); `key` as for [`CacheConfig::validate`].
+    pub fn validate_reach(&self, key: &str, phys_bytes: u64) -> Result<(), ConfigError> {
+        if u128::from(phys_bytes) <= self.reach() {
+            return Ok(());
+        }
+        let min_sets = u128::from(phys_bytes)
+            .div_ceil(u32::MAX as u128 * LINE_SIZE as u128)
+            .next_power_of_two();
+        Err(ConfigError::new(
+            format!("{key}.ways"),
+            format!(
+                "{} ways of {} KiB leave {} sets, too few for {phys_bytes} bytes of physical \
+                 memory: tags are 32 bits (line number / sets), so it needs at least {min_sets} \
+                 sets (fewer ways, a larger size_kib, or fewer os.frames)",
+                self.ways,
+                self.size_kib,
+                self.sets()
+            ),
+        ))
     }
 
     /// Check the config; `key` is this cache's config key (e.g. `cache.l1d`), and errors name
@@ -116,23 +153,17 @@ impl Sub for CacheStats {
         }
     }
 }
-
-/// Tag flag: the slot holds a line. An invalid slot holds 0, which no lookup matches.
-const VALID: u64 = 1 << 63;
-/// The line number within a tag word (line numbers of 64-bit addresses fit in 58 bits).
-const LINE_MASK: u64 = (1 << 58) - 1;
-
 /// The way of `set` (one set's tag words) whose word is `want`, if any.
 ///
-/// The common associativities get a fully unrolled search (one compare and branch per way, no
-/// loop counter); others a plain scan. Both return the lowest matching way (a line is in at most
-/// one way, so there is only one).
+/// The common associativities get a vector search without a branch per way; others a plain
+/// scan. Both return the lowest matching way (a line is in at most one way, so there is only
+/// one).
 #[inline(always)]
-fn way_of(set: &[u64], want: u64) -> Option<usize> {
+fn way_of(set: &[u32], want: u32) -> Option<usize> {
     match set.len() {
-        4 => first_of::<4>(set, want),
-        8 => first_of::<8>(set, want),
-        16 => first_of::<16>(set, want),
+        4 => first_of32::<4>(set, want),
+        8 => first_of32::<8>(set, want),
+        16 => first_of32::<16>(set, want),
         _ => set.iter().position(|&t| t == want),
     }
 }
@@ -143,9 +174,17 @@ pub struct Cache {
     sets: usize,
     ways: usize,
     set_mask: u64,
-    /// Per slot (`set * ways + way`): the line number with the [`VALID`] flag, or 0 when the
-    /// slot is empty, so a set's lookup compares one contiguous run of words against one value.
-    tags: Vec<u64>,
+    /// Per slot (`tag0 + set * ways + way`): the tag plus one (see the module documentation),
+    /// or 0 when the slot is empty, so a set's lookup compares one contiguous run of words
+    /// against one value.
+    tags: Vec<u32>,
+    /// Where slot 0 is in `tags`: the first word at a 64-byte boundary, so that a set of 16
+    /// ways is exactly one host cache line (and a set of 8 or 4 never straddles two). A large
+    /// cache's lookups miss the host's caches, and each line touched is a miss. (A clone keeps
+    /// the offset: still correct, perhaps no longer aligned.)
+    tag0: usize,
+    /// log2(sets): the line number's bits below the tag.
+    set_bits: u32,
     /// Per slot: the line was written since it was filled (kept apart from `tags` so that a
     /// lookup need not mask it out).
     dirty: Vec<bool>,
@@ -170,11 +209,16 @@ impl Cache {
         }
         let sets = cfg.sets();
         let n = cfg.lines();
+        // Up to 15 spare words in front of slot 0 (a `Vec` never moves once allocated).
+        let tags = vec![0u32; n + 15];
+        let tag0 = tags.as_ptr().align_offset(64).min(15);
         Cache {
             sets,
             ways: cfg.ways,
             set_mask: sets as u64 - 1,
-            tags: vec![0; n],
+            tags,
+            tag0,
+            set_bits: sets.trailing_zeros(),
             dirty: vec![false; n],
             valid_lines: 0,
             invalidated: false,
@@ -194,8 +238,17 @@ impl Cache {
     /// stays in registers, and the lookup is most of the cost of an access.
     #[inline(always)]
     fn way_in(&self, set: usize, addr: PhysAddr) -> Option<usize> {
-        let base = set * self.ways;
-        way_of(&self.tags[base..base + self.ways], addr.line() | VALID)
+        let base = self.tag0 + set * self.ways;
+        way_of(&self.tags[base..base + self.ways], self.key(addr))
+    }
+
+    /// The tag word of `addr`'s line: its tag plus one. [`CacheConfig::validate_reach`] keeps
+    /// physical addresses within 32 bits of tag.
+    #[inline(always)]
+    fn key(&self, addr: PhysAddr) -> u32 {
+        let tag = addr.line() >> self.set_bits;
+        debug_assert!(tag < u32::MAX as u64, "{addr:?} beyond the cache's reach");
+        (tag + 1) as u32
     }
 
     /// (set, way) of the line holding `addr`, if present.
@@ -281,10 +334,11 @@ impl Cache {
     #[inline(always)]
     fn insert(&mut self, set: usize, addr: PhysAddr, dirty: bool) -> Option<Victim> {
         let base = set * self.ways;
+        let tag_base = self.tag0 + base;
         self.stats.fills += 1;
-        let set_tags = &self.tags[base..base + self.ways];
+        let set_tags = &self.tags[tag_base..tag_base + self.ways];
         // Empty slots hold 0, which no valid tag equals.
-        let free = if self.valid_lines == self.tags.len()
+        let free = if self.valid_lines == self.dirty.len()
             || !self.invalidated && set_tags[self.ways - 1] != 0
         {
             None
@@ -299,14 +353,15 @@ impl Cache {
             None => self.repl.victim_then_fill(set),
         };
         let i = base + w;
-        let old = std::mem::replace(&mut self.tags[i], addr.line() | VALID);
+        let key = self.key(addr);
+        let old = std::mem::replace(&mut self.tags[tag_base + w], key);
         let was_dirty = std::mem::replace(&mut self.dirty[i], dirty);
-        if old & VALID != 0 {
+        if old != 0 {
             if was_dirty {
                 self.stats.writebacks += 1;
             }
             Some(Victim {
-                addr: PhysAddr((old & LINE_MASK) << LINE_SHIFT),
+                addr: PhysAddr((u64::from(old - 1) << self.set_bits | set as u64) << LINE_SHIFT),
                 dirty: was_dirty,
             })
         } else {
@@ -321,7 +376,7 @@ impl Cache {
         let w = w?;
         let i = set * self.ways + w;
         let was_dirty = std::mem::replace(&mut self.dirty[i], false);
-        self.tags[i] = 0;
+        self.tags[self.tag0 + i] = 0;
         self.invalidated = true;
         self.valid_lines -= 1;
         self.repl.on_invalidate(set, w);
@@ -510,17 +565,69 @@ mod tests {
         }
     }
 
-    /// The unrolled searches of 4, 8 and 16 ways find what a plain scan finds.
+    /// The vector searches of 4, 8 and 16 ways find what a plain scan finds.
     #[test]
-    fn unrolled_way_search_matches_a_scan() {
+    fn vector_way_search_matches_a_scan() {
         for ways in 1..=20 {
-            let mut set: Vec<u64> = (0..ways as u64).map(|w| (100 + w) | VALID).collect();
+            let mut set: Vec<u32> = (0..ways as u32).map(|w| 100 + w).collect();
             set[ways / 2] = 0; // one invalid way
-            for want in (98..100 + ways as u64 + 2).map(|l| l | VALID).chain([0]) {
+            for want in (98..100 + ways as u32 + 2).chain([0]) {
                 let scan = set.iter().position(|&t| t == want);
                 assert_eq!(way_of(&set, want), scan, "{ways} ways, want {want:#x}");
             }
         }
+    }
+
+    /// Victims come back with their full address from the 32-bit tags, up to the largest
+    /// physical memory the OS allows (1 TiB), in the default LLC's geometry and in a cache of 8
+    /// sets, the fewest that reach 1 TiB.
+    #[test]
+    fn victim_addresses_survive_the_narrow_tags() {
+        const TIB: u64 = 1 << 40;
+        for (size_kib, ways) in [(8192, 16), (8, 16)] {
+            let cfg = CacheConfig {
+                size_kib,
+                ways,
+                latency: 1,
+                policy: PolicyKind::Fifo,
+            };
+            assert_eq!(cfg.validate_reach("caches.llc", TIB), Ok(()));
+            let mut c = Cache::new(&cfg, 0);
+            let stride = c.sets() as u64 * 64; // same set, next tag
+            let top = TIB - 64 - 5 * stride; // the last line of memory is the 6th filled
+            let lines: Vec<PhysAddr> = (0..=ways as u64 + 5)
+                .map(|k| PhysAddr(top + (k % 6) * stride - (k / 6) * 7 * stride))
+                .collect();
+            let mut victims = Vec::new();
+            for (k, &a) in lines.iter().enumerate() {
+                victims.extend(c.fill(a, k % 2 == 0));
+            }
+            // FIFO: the first six lines filled leave, in order, with their dirty bits.
+            let want: Vec<Victim> = (0..6)
+                .map(|k| Victim {
+                    addr: lines[k],
+                    dirty: k % 2 == 0,
+                })
+                .collect();
+            assert_eq!(victims, want, "{size_kib} KiB {ways}-way");
+            assert!(lines.contains(&PhysAddr(TIB - 64)));
+        }
+    }
+
+    #[test]
+    fn reach_is_checked_against_the_physical_memory() {
+        let tiny = CacheConfig {
+            size_kib: 4,
+            ways: 16,
+            latency: 1,
+            policy: PolicyKind::Lru,
+        };
+        // 4 sets: 4 * (2^32 - 1) lines, just under 1 TiB.
+        assert_eq!(tiny.sets(), 4);
+        assert_eq!(tiny.validate_reach("caches.l1d", 1 << 39), Ok(()));
+        let e = tiny.validate_reach("caches.l1d", 1 << 40).unwrap_err();
+        assert_eq!(e.key, "caches.l1d.ways");
+        assert!(e.msg.contains("at least 8 sets"), "{}", e.msg);
     }
 
     #[test]

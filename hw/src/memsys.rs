@@ -78,6 +78,18 @@ impl CachesConfig {
         self.l2.validate("caches.l2")?;
         self.llc.validate("caches.llc")
     }
+
+    /// Check that every level's tags reach a physical memory of `phys_bytes` (see
+    /// [`CacheConfig::validate_reach`]); nothing to check when the caches are off.
+    pub fn validate_reach(&self, phys_bytes: u64) -> Result<(), ConfigError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.l1i.validate_reach("caches.l1i", phys_bytes)?;
+        self.l1d.validate_reach("caches.l1d", phys_bytes)?;
+        self.l2.validate_reach("caches.l2", phys_bytes)?;
+        self.llc.validate_reach("caches.llc", phys_bytes)
+    }
 }
 
 /// Who sent a request; responses go back to the matching port.

@@ -185,6 +185,8 @@ impl Config {
         self.caches.validate()?;
         self.dram.validate()?;
         self.os.validate().map_err(ConfigError::Os)?;
+        self.caches
+            .validate_reach(self.os.frames * vmsim_hw::PAGE_SIZE)?;
         self.disk.validate()?;
         self.dma.validate()?;
         self.workload.validate()?;
