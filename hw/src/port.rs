@@ -13,7 +13,8 @@ use crate::types::Cycle;
 ///
 /// A ring of `capacity` slots rounded up to a power of two, so that a slot index is a mask
 /// rather than a compare and subtract: every step of the run loop asks several ports for their
-/// next stamp. Slots are pushed on first use (no `Default` bound on messages).
+/// next stamp. Slots are pushed on first use (no `Default` bound on messages); a send to an
+/// empty ring starts again at slot 0.
 #[derive(Debug)]
 pub struct Port<T: Copy> {
     /// Slot `head`, then `head + 1`, ... (mod the ring size) hold the `len` messages in order.
@@ -46,7 +47,13 @@ impl<T: Copy> Port<T> {
         if self.len >= self.capacity {
             return Err(msg);
         }
-        // Slots are used in index order from 0, so a slot not yet pushed is the next one.
+        // Slots are used in index order from 0, so a slot not yet pushed is the next one. An
+        // empty queue starts again at slot 0: a port mostly holds one message at a time, and
+        // reusing one slot keeps it in the host's L1 cache (walking the ring would touch a line
+        // that the simulated caches' lookups have long evicted).
+        if self.len == 0 {
+            self.head = 0;
+        }
         let tail = (self.head + self.len) & self.mask;
         if tail < self.slots.len() {
             self.slots[tail] = (ready, msg);
