@@ -129,7 +129,7 @@ fn physical_memory_beyond_a_caches_tags_is_a_clear_error() {
     );
     let e = assert_one_line_error(&o);
     assert!(
-        e.contains("caches.l1d.ways") && e.contains("at least 8 sets"),
+        e.contains("caches.l1d.ways") && e.contains("at least 16 sets"),
         "{e}"
     );
 }

@@ -19,12 +19,13 @@
 //!
 //! # Tags
 //!
-//! A way holds the line's tag as a hardware cache does: the line number without its set-index
-//! bits (`line >> log2(sets)`), 32 bits wide (stored plus one, so that 0 marks an empty way).
-//! A 16-way set's tags are then 64 bytes, one host cache line, and a lookup compares them all
-//! at once (see [`crate::ways::first_of32`]). The physical memory must fit those 32 bits:
-//! [`CacheConfig::validate_reach`] checks it (it needs at least 8 sets at the largest memory
-//! the OS allows, 1 TiB, and any cache below 128 GiB).
+//! A way holds one 32-bit word: the line's tag as a hardware cache keeps it, the line number
+//! without its set-index bits (`line >> log2(sets)`), stored plus one in the low 31 bits (so
+//! that 0 marks an empty way), and the dirty bit on top. A 16-way set is then 64 bytes, one
+//! host cache line, holding everything a lookup or a fill reads and writes, and a lookup
+//! compares all its ways at once (see [`crate::ways::first_of32`]). The physical memory must
+//! fit the 31 bits: [`CacheConfig::validate_reach`] checks it (it needs at least 16 sets at the
+//! largest memory the OS allows, 1 TiB, and any cache below 128 GiB).
 
 use crate::error::ConfigError;
 use crate::replacement::{PolicyKind, Replacement};
@@ -71,10 +72,10 @@ impl CacheConfig {
         self.lines() / self.ways.max(1)
     }
 
-    /// The bytes of physical memory whose lines this cache's 32-bit tags can tell apart (see
-    /// the module documentation): `2^32 - 1` tags per set.
+    /// The bytes of physical memory whose lines this cache's 31-bit tags can tell apart (see
+    /// the module documentation): `2^31 - 1` tags per set.
     pub fn reach(&self) -> u128 {
-        (u32::MAX as u128) * self.sets() as u128 * LINE_SIZE as u128
+        u128::from(TAG_MASK) * self.sets() as u128 * LINE_SIZE as u128
     }
 
     /// Check that a physical memory of `phys_bytes` fits this cache's tags (see
@@ -84,13 +85,13 @@ impl CacheConfig {
             return Ok(());
         }
         let min_sets = u128::from(phys_bytes)
-            .div_ceil(u32::MAX as u128 * LINE_SIZE as u128)
+            .div_ceil(u128::from(TAG_MASK) * LINE_SIZE as u128)
             .next_power_of_two();
         Err(ConfigError::new(
             format!("{key}.ways"),
             format!(
                 "{} ways of {} KiB leave {} sets, too few for {phys_bytes} bytes of physical \
-                 memory: tags are 32 bits (line number / sets), so it needs at least {min_sets} \
+                 memory: tags are 31 bits (line number / sets), so it needs at least {min_sets} \
                  sets (fewer ways, a larger size_kib, or fewer os.frames)",
                 self.ways,
                 self.size_kib,
@@ -153,7 +154,12 @@ impl Sub for CacheStats {
         }
     }
 }
-/// The way of `set` (one set's tag words) whose word is `want`, if any.
+/// Dirty flag of a way's word.
+const DIRTY: u32 = 1 << 31;
+/// The tag (plus one) within a way's word.
+const TAG_MASK: u32 = DIRTY - 1;
+
+/// The way of `set` (one set's words) whose tag is `want` (dirty or not), if any.
 ///
 /// The common associativities get a vector search without a branch per way; others a plain
 /// scan. Both return the lowest matching way (a line is in at most one way, so there is only
@@ -161,10 +167,10 @@ impl Sub for CacheStats {
 #[inline(always)]
 fn way_of(set: &[u32], want: u32) -> Option<usize> {
     match set.len() {
-        4 => first_of32::<4>(set, want),
-        8 => first_of32::<8>(set, want),
-        16 => first_of32::<16>(set, want),
-        _ => set.iter().position(|&t| t == want),
+        4 => first_of32::<4>(set, want, TAG_MASK),
+        8 => first_of32::<8>(set, want, TAG_MASK),
+        16 => first_of32::<16>(set, want, TAG_MASK),
+        _ => set.iter().position(|&t| t & TAG_MASK == want),
     }
 }
 
@@ -174,9 +180,9 @@ pub struct Cache {
     sets: usize,
     ways: usize,
     set_mask: u64,
-    /// Per slot (`tag0 + set * ways + way`): the tag plus one (see the module documentation),
-    /// or 0 when the slot is empty, so a set's lookup compares one contiguous run of words
-    /// against one value.
+    /// Per slot (`tag0 + set * ways + way`): the tag plus one and the [`DIRTY`] flag (see the
+    /// module documentation), or 0 when the slot is empty, so a set's lookup compares one
+    /// contiguous run of words against one value.
     tags: Vec<u32>,
     /// Where slot 0 is in `tags`: the first word at a 64-byte boundary, so that a set of 16
     /// ways is exactly one host cache line (and a set of 8 or 4 never straddles two). A large
@@ -185,9 +191,8 @@ pub struct Cache {
     tag0: usize,
     /// log2(sets): the line number's bits below the tag.
     set_bits: u32,
-    /// Per slot: the line was written since it was filled (kept apart from `tags` so that a
-    /// lookup need not mask it out).
-    dirty: Vec<bool>,
+    /// Number of slots.
+    lines: usize,
     /// Slots holding a line: once every slot does, a fill need not look for an invalid way.
     valid_lines: usize,
     /// A line was invalidated at some point. Until then every set's valid ways are a prefix
@@ -219,7 +224,7 @@ impl Cache {
             tags,
             tag0,
             set_bits: sets.trailing_zeros(),
-            dirty: vec![false; n],
+            lines: n,
             valid_lines: 0,
             invalidated: false,
             repl: Replacement::new(cfg.policy, sets, cfg.ways, seed),
@@ -242,13 +247,22 @@ impl Cache {
         way_of(&self.tags[base..base + self.ways], self.key(addr))
     }
 
-    /// The tag word of `addr`'s line: its tag plus one. [`CacheConfig::validate_reach`] keeps
-    /// physical addresses within 32 bits of tag.
+    /// The tag word of `addr`'s line, clean: its tag plus one. [`CacheConfig::validate_reach`]
+    /// keeps physical addresses within 31 bits of tag.
     #[inline(always)]
     fn key(&self, addr: PhysAddr) -> u32 {
         let tag = addr.line() >> self.set_bits;
-        debug_assert!(tag < u32::MAX as u64, "{addr:?} beyond the cache's reach");
+        debug_assert!(
+            tag < u64::from(TAG_MASK),
+            "{addr:?} beyond the cache's reach"
+        );
         (tag + 1) as u32
+    }
+
+    /// The slot of way `w` of `set` in `tags`.
+    #[inline(always)]
+    fn slot(&self, set: usize, w: usize) -> usize {
+        self.tag0 + set * self.ways + w
     }
 
     /// (set, way) of the line holding `addr`, if present.
@@ -269,7 +283,8 @@ impl Cache {
                 self.stats.hits += 1;
                 self.repl.on_hit(set, w);
                 if write {
-                    self.dirty[set * self.ways + w] = true;
+                    let i = self.slot(set, w);
+                    self.tags[i] |= DIRTY;
                 }
                 true
             }
@@ -288,7 +303,7 @@ impl Cache {
     /// Whether the line holding `addr` is present and dirty. Counts nothing.
     pub fn is_dirty(&self, addr: PhysAddr) -> bool {
         match self.find(addr) {
-            (set, Some(w)) => self.dirty[set * self.ways + w],
+            (set, Some(w)) => self.tags[self.slot(set, w)] & DIRTY != 0,
             _ => false,
         }
     }
@@ -321,7 +336,8 @@ impl Cache {
             debug_assert!(!self.contains(addr), "fill_absent of a present line");
         } else if let Some(w) = self.way_in(set, addr) {
             if dirty {
-                self.dirty[set * self.ways + w] = true;
+                let i = self.slot(set, w);
+                self.tags[i] |= DIRTY;
             }
             self.repl.on_hit(set, w);
             return None;
@@ -333,12 +349,11 @@ impl Cache {
     /// victim, which is returned.
     #[inline(always)]
     fn insert(&mut self, set: usize, addr: PhysAddr, dirty: bool) -> Option<Victim> {
-        let base = set * self.ways;
-        let tag_base = self.tag0 + base;
+        let tag_base = self.slot(set, 0);
         self.stats.fills += 1;
         let set_tags = &self.tags[tag_base..tag_base + self.ways];
         // Empty slots hold 0, which no valid tag equals.
-        let free = if self.valid_lines == self.dirty.len()
+        let free = if self.valid_lines == self.lines
             || !self.invalidated && set_tags[self.ways - 1] != 0
         {
             None
@@ -352,16 +367,16 @@ impl Cache {
             }
             None => self.repl.victim_then_fill(set),
         };
-        let i = base + w;
-        let key = self.key(addr);
-        let old = std::mem::replace(&mut self.tags[tag_base + w], key);
-        let was_dirty = std::mem::replace(&mut self.dirty[i], dirty);
+        let word = self.key(addr) | if dirty { DIRTY } else { 0 };
+        let old = std::mem::replace(&mut self.tags[tag_base + w], word);
         if old != 0 {
+            let was_dirty = old & DIRTY != 0;
             if was_dirty {
                 self.stats.writebacks += 1;
             }
+            let line = u64::from((old & TAG_MASK) - 1) << self.set_bits | set as u64;
             Some(Victim {
-                addr: PhysAddr((u64::from(old - 1) << self.set_bits | set as u64) << LINE_SHIFT),
+                addr: PhysAddr(line << LINE_SHIFT),
                 dirty: was_dirty,
             })
         } else {
@@ -374,9 +389,8 @@ impl Cache {
     pub fn invalidate(&mut self, addr: PhysAddr) -> Option<bool> {
         let (set, w) = self.find(addr);
         let w = w?;
-        let i = set * self.ways + w;
-        let was_dirty = std::mem::replace(&mut self.dirty[i], false);
-        self.tags[self.tag0 + i] = 0;
+        let i = self.slot(set, w);
+        let was_dirty = std::mem::replace(&mut self.tags[i], 0) & DIRTY != 0;
         self.invalidated = true;
         self.valid_lines -= 1;
         self.repl.on_invalidate(set, w);
@@ -560,7 +574,6 @@ mod tests {
                 }
                 assert_eq!(fast.stats(), searched.stats());
                 assert_eq!(fast.tags, searched.tags);
-                assert_eq!(fast.dirty, searched.dirty);
             }
         }
     }
@@ -569,22 +582,25 @@ mod tests {
     #[test]
     fn vector_way_search_matches_a_scan() {
         for ways in 1..=20 {
-            let mut set: Vec<u32> = (0..ways as u32).map(|w| 100 + w).collect();
+            // Every third way dirty: the flag must not change what matches.
+            let mut set: Vec<u32> = (0..ways as u32)
+                .map(|w| (100 + w) | if w % 3 == 0 { DIRTY } else { 0 })
+                .collect();
             set[ways / 2] = 0; // one invalid way
             for want in (98..100 + ways as u32 + 2).chain([0]) {
-                let scan = set.iter().position(|&t| t == want);
+                let scan = set.iter().position(|&t| t & TAG_MASK == want);
                 assert_eq!(way_of(&set, want), scan, "{ways} ways, want {want:#x}");
             }
         }
     }
 
-    /// Victims come back with their full address from the 32-bit tags, up to the largest
-    /// physical memory the OS allows (1 TiB), in the default LLC's geometry and in a cache of 8
-    /// sets, the fewest that reach 1 TiB.
+    /// Victims come back with their full address and dirty bit from the 32-bit words, up to
+    /// the largest physical memory the OS allows (1 TiB), in the default LLC's geometry and in
+    /// a cache of 16 sets, the fewest that reach 1 TiB.
     #[test]
     fn victim_addresses_survive_the_narrow_tags() {
         const TIB: u64 = 1 << 40;
-        for (size_kib, ways) in [(8192, 16), (8, 16)] {
+        for (size_kib, ways) in [(8192, 16), (16, 16)] {
             let cfg = CacheConfig {
                 size_kib,
                 ways,
@@ -622,12 +638,14 @@ mod tests {
             latency: 1,
             policy: PolicyKind::Lru,
         };
-        // 4 sets: 4 * (2^32 - 1) lines, just under 1 TiB.
+        // 4 sets: 4 * (2^31 - 1) lines, just under 512 GiB.
         assert_eq!(tiny.sets(), 4);
-        assert_eq!(tiny.validate_reach("caches.l1d", 1 << 39), Ok(()));
-        let e = tiny.validate_reach("caches.l1d", 1 << 40).unwrap_err();
+        assert_eq!(tiny.validate_reach("caches.l1d", 1 << 38), Ok(()));
+        let e = tiny.validate_reach("caches.l1d", 1 << 39).unwrap_err();
         assert_eq!(e.key, "caches.l1d.ways");
         assert!(e.msg.contains("at least 8 sets"), "{}", e.msg);
+        let e = tiny.validate_reach("caches.l1d", 1 << 40).unwrap_err();
+        assert!(e.msg.contains("at least 16 sets"), "{}", e.msg);
     }
 
     #[test]

@@ -11,39 +11,42 @@ pub(crate) fn first_of<const N: usize>(set: &[u64], want: u64) -> Option<usize> 
     set.iter().position(|&t| t == want)
 }
 
-/// The lowest way of a set of 32-bit tags (`set.len() == N`) equal to `want`.
+/// The lowest way of a set of 32-bit words (`set.len() == N`) whose bits under `mask` equal
+/// `want` (the bits outside `mask`, such as a dirty flag, are not compared).
 ///
 /// On x86-64 the ways are compared four at a time with SSE2 (part of every x86-64 CPU) into a
 /// bit mask whose lowest set bit is the way: no branch per way, so a hit in a random way costs
 /// no branch misprediction (the hit way of a large cache is close to random). Elsewhere, and for
 /// other `N`, a plain scan.
 #[inline(always)]
-pub(crate) fn first_of32<const N: usize>(set: &[u32], want: u32) -> Option<usize> {
+pub(crate) fn first_of32<const N: usize>(set: &[u32], want: u32, mask: u32) -> Option<usize> {
     let set: &[u32; N] = set.try_into().expect("a set of N ways");
     #[cfg(target_arch = "x86_64")]
     if N == 4 || N == 8 || N == 16 {
-        let hits = sse2::equal_mask(set, want);
+        let hits = sse2::equal_mask(set, want, mask);
         return (hits != 0).then(|| hits.trailing_zeros() as usize);
     }
-    set.iter().position(|&t| t == want)
+    set.iter().position(|&t| t & mask == want)
 }
 
 #[cfg(target_arch = "x86_64")]
 mod sse2 {
     use std::arch::x86_64::{
-        __m128i, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_epi8,
-        _mm_movemask_ps, _mm_packs_epi16, _mm_packs_epi32, _mm_set1_epi32, _mm_setzero_si128,
+        __m128i, _mm_and_si128, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128,
+        _mm_movemask_epi8, _mm_movemask_ps, _mm_packs_epi16, _mm_packs_epi32, _mm_set1_epi32,
+        _mm_setzero_si128,
     };
 
-    /// Bit `w` set when `set[w] == want`, for `N` of 4, 8 or 16.
+    /// Bit `w` set when `set[w] & mask == want`, for `N` of 4, 8 or 16.
     #[inline(always)]
-    pub(super) fn equal_mask<const N: usize>(set: &[u32; N], want: u32) -> u32 {
+    pub(super) fn equal_mask<const N: usize>(set: &[u32; N], want: u32, mask: u32) -> u32 {
         // SAFETY: SSE2 is part of the x86-64 baseline, so the intrinsics are available on every
         // x86-64 CPU; each unaligned load reads four words at index 4 * k < N, inside `set`.
         unsafe {
             let w = _mm_set1_epi32(want as i32);
+            let m = _mm_set1_epi32(mask as i32);
             let p = set.as_ptr() as *const __m128i;
-            let eq = |k: usize| _mm_cmpeq_epi32(_mm_loadu_si128(p.add(k)), w);
+            let eq = |k: usize| _mm_cmpeq_epi32(_mm_and_si128(_mm_loadu_si128(p.add(k)), m), w);
             match N {
                 4 => _mm_movemask_ps(_mm_castsi128_ps(eq(0))) as u32,
                 8 => {
@@ -66,24 +69,28 @@ mod tests {
     use super::*;
 
     /// Every position and absence, for each vector width and a fallback width, against a scan;
-    /// with duplicates the lowest way wins.
+    /// with duplicates the lowest way wins; bits outside the mask are ignored.
     #[test]
     fn vector_search_matches_a_scan() {
         fn check<const N: usize>() {
+            const ALL: u32 = u32::MAX;
             let mut set: Vec<u32> = (0..N as u32).map(|w| 1000 + w * 7).collect();
             for want in (990..1000 + 7 * N as u32 + 3).chain([0, u32::MAX]) {
                 let scan = set.iter().position(|&t| t == want);
-                assert_eq!(first_of32::<N>(&set, want), scan, "N {N} want {want}");
+                assert_eq!(first_of32::<N>(&set, want, ALL), scan, "N {N} want {want}");
             }
             // A duplicate above the first match, and the top way alone.
             set[N - 1] = set[0];
-            assert_eq!(first_of32::<N>(&set, set[0]), Some(0));
+            assert_eq!(first_of32::<N>(&set, set[0], ALL), Some(0));
             set[0] = 1;
-            assert_eq!(first_of32::<N>(&set, set[N - 1]), Some(N - 1));
-            // Sign bits: tags with bit 31 set still compare exactly.
+            assert_eq!(first_of32::<N>(&set, set[N - 1], ALL), Some(N - 1));
+            // Sign bits: with every bit compared, bit 31 counts; masked out, it does not.
             set[N / 2] = 0x8000_0001;
-            assert_eq!(first_of32::<N>(&set, 0x8000_0001), Some(N / 2));
-            assert_eq!(first_of32::<N>(&set, 0x0000_0001), Some(0));
+            assert_eq!(first_of32::<N>(&set, 0x8000_0001, ALL), Some(N / 2));
+            assert_eq!(first_of32::<N>(&set, 0x0000_0001, ALL), Some(0));
+            set[0] = 5;
+            assert_eq!(first_of32::<N>(&set, 0x0000_0001, ALL), None);
+            assert_eq!(first_of32::<N>(&set, 0x0000_0001, !(1 << 31)), Some(N / 2));
         }
         check::<4>();
         check::<8>();
