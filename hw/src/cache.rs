@@ -24,8 +24,8 @@
 //! that 0 marks an empty way), and the dirty bit on top. A 16-way set is then 64 bytes, one
 //! host cache line, holding everything a lookup or a fill reads and writes, and a lookup
 //! compares all its ways at once (see [`crate::ways::first_of32`]). The physical memory must
-//! fit the 31 bits: [`CacheConfig::validate_reach`] checks it (it needs at least 16 sets at the
-//! largest memory the OS allows, 1 TiB, and any cache below 128 GiB).
+//! fit the 31 bits: [`CacheConfig::validate_reach`] checks it (any cache reaches 128 GiB; at
+//! the largest memory the OS allows, 1 TiB, a cache needs at least 16 sets).
 
 use crate::error::ConfigError;
 use crate::replacement::{PolicyKind, Replacement};
