@@ -22,10 +22,11 @@
 //! A way holds one 32-bit word: the line's tag as a hardware cache keeps it, the line number
 //! without its set-index bits (`line >> log2(sets)`), stored plus one in the low 31 bits (so
 //! that 0 marks an empty way), and the dirty bit on top. A 16-way set is then 64 bytes, one
-//! host cache line, holding everything a lookup or a fill reads and writes, and a lookup
-//! compares all its ways at once (see [`crate::ways::first_of32`]). The physical memory must
-//! fit the 31 bits: [`CacheConfig::validate_reach`] checks it (any cache reaches 128 GiB; at
-//! the largest memory the OS allows, 1 TiB, a cache needs at least 16 sets).
+//! host cache line, holding every tag and dirty bit a lookup or a fill reads and writes (the
+//! replacement state is kept apart, by [`Replacement`]), and a lookup compares all its ways at
+//! once (`first_of32` in `ways.rs`). The physical memory must fit the 31 bits:
+//! [`CacheConfig::validate_reach`] checks it (any cache reaches 128 GiB; at the largest memory
+//! the OS allows, 1 TiB, a cache needs at least 16 sets).
 
 use crate::error::ConfigError;
 use crate::replacement::{PolicyKind, Replacement};
@@ -191,7 +192,7 @@ pub struct Cache {
     tag0: usize,
     /// log2(sets): the line number's bits below the tag.
     set_bits: u32,
-    /// Number of slots.
+    /// Number of slots (`sets * ways`, kept for the fill's every-slot-valid test).
     lines: usize,
     /// Slots holding a line: once every slot does, a fill need not look for an invalid way.
     valid_lines: usize,
