@@ -42,8 +42,22 @@ impl<T: Copy> Port<T> {
 
     /// Send `msg`, visible to the receiver from cycle `ready`. Refused (the message is handed
     /// back) when the port is full.
-    #[inline]
+    #[inline(always)]
     pub fn try_send(&mut self, ready: Cycle, msg: T) -> Result<(), T> {
+        // Most sends find the port empty (a port mostly holds one message at a time): the
+        // message goes to slot 0 (see below), inline at the sender.
+        if self.len == 0 && !self.slots.is_empty() {
+            self.head = 0;
+            self.slots[0] = (ready, msg);
+            self.len = 1;
+            return Ok(());
+        }
+        self.send_queued(ready, msg)
+    }
+
+    /// [`Port::try_send`] to a port that holds messages (or has never held one).
+    #[inline(never)]
+    fn send_queued(&mut self, ready: Cycle, msg: T) -> Result<(), T> {
         if self.len >= self.capacity {
             return Err(msg);
         }

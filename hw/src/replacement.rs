@@ -294,7 +294,7 @@ impl Replacement {
 impl Replacement {
     /// The policy's victim in `set` when every way is valid, which is then filled: exactly
     /// `victim_of_full(set)` followed by `on_fill(set, way)`, in one step.
-    #[inline]
+    #[inline(always)]
     pub fn victim_then_fill(&mut self, set: usize) -> usize {
         if let State::LruOrder(orders) | State::FifoOrder(orders) = &mut self.state {
             // The oldest way becomes the most recent: the order rotates by one rank.
