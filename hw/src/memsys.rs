@@ -472,6 +472,12 @@ impl MemorySystem {
     /// instead of taking it back from the port.
     pub fn serve_now(&mut self, at: Cycle, req: MemReq, ports: &mut MemPorts) -> Handover {
         debug_assert!(req.from == Requester::Walker && req.needs_response);
+        // Stated, so that the lookups inlined below are specialised to a walker's read.
+        let req = MemReq {
+            from: Requester::Walker,
+            needs_response: true,
+            ..req
+        };
         self.answer_to = req.id;
         let taken = self.hand_over(at, req, ports, true);
         self.answer_to = u64::MAX;
@@ -501,7 +507,7 @@ impl MemorySystem {
         }
         let waiting = ports.resp_len(req.from);
         self.last_tick = at;
-        self.accept(at, req, ports);
+        self.accept_inline(at, req, ports);
         self.own_next = self.own_next_event(at);
         if req.needs_response {
             // Unless the caches answered it: make the ticks up to the one that answers it.
@@ -545,7 +551,16 @@ impl MemorySystem {
         }
     }
 
+    /// Take `req` at `now` (a tick's request from the port): its lookups, installs, answer
+    /// and DRAM request.
     fn accept(&mut self, now: Cycle, req: MemReq, ports: &mut MemPorts) {
+        self.accept_inline(now, req, ports)
+    }
+
+    /// [`MemorySystem::accept`], inlined into the hand-overs: there the requester is known
+    /// (a walker's read in `serve_now`), and the lookups are specialised to it.
+    #[inline(always)]
+    fn accept_inline(&mut self, now: Cycle, req: MemReq, ports: &mut MemPorts) {
         self.stats.requests += 1;
         let use_caches = match req.from {
             Requester::Walker => {
@@ -675,6 +690,10 @@ impl MemorySystem {
         );
     }
 
+    /// Answer `req` (unless it is posted) at `ready`: kept in `answer` for the walker read
+    /// [`MemorySystem::serve_now`] serves, else sent on the requester's port. Inlined: most
+    /// answers are the kept kind (a walker's read that hits the L1D), a few instructions.
+    #[inline(always)]
     fn respond(&mut self, ready: Cycle, req: MemReq, served_by: ServedBy, ports: &mut MemPorts) {
         if !req.needs_response {
             return;
@@ -689,6 +708,12 @@ impl MemorySystem {
             ));
             return;
         }
+        Self::send_response(ready, req, served_by, ports);
+    }
+
+    /// Send the answer to `req` on its requester's response port.
+    #[inline(never)]
+    fn send_response(ready: Cycle, req: MemReq, served_by: ServedBy, ports: &mut MemPorts) {
         let port = match req.from {
             Requester::Walker => &mut ports.walker_resp,
             Requester::Dma => &mut ports.dma_resp,
@@ -765,7 +790,7 @@ impl MemorySystem {
     }
 
     /// Install a line in the LLC: a dirty victim is written to DRAM.
-    #[inline]
+    #[inline(always)]
     fn install_llc(&mut self, addr: PhysAddr, dirty: bool, absent: bool) {
         if let Some(v) = Self::fill_level(&mut self.installs, &mut self.llc, addr, dirty, absent) {
             self.write_back(v);
