@@ -774,7 +774,7 @@ impl MemorySystem {
     }
 
     /// Install a line in the L1D: a dirty victim goes to the L2.
-    #[inline]
+    #[inline(always)]
     fn install_l1d(&mut self, addr: PhysAddr, dirty: bool, absent: bool) {
         if let Some(v) = Self::fill_level(&mut self.installs, &mut self.l1d, addr, dirty, absent) {
             self.install_l2(v, true, false);
@@ -782,7 +782,7 @@ impl MemorySystem {
     }
 
     /// Install a line in the L2: a dirty victim goes to the LLC.
-    #[inline]
+    #[inline(always)]
     fn install_l2(&mut self, addr: PhysAddr, dirty: bool, absent: bool) {
         if let Some(v) = Self::fill_level(&mut self.installs, &mut self.l2, addr, dirty, absent) {
             self.install_llc(v, true, false);

@@ -174,7 +174,7 @@ impl Replacement {
     ///
     /// LRU sets of up to 16 ways (the common case: every default cache and TLB) are handled
     /// inline at the caller; the other policies in [`Replacement::on_hit_other`].
-    #[inline]
+    #[inline(always)]
     pub fn on_hit(&mut self, set: usize, way: usize) {
         debug_assert!(set < self.sets && way < self.ways);
         if let State::LruOrder(orders) = &mut self.state {
