@@ -18,7 +18,9 @@ use crate::port::Port;
 use crate::pte::Pte;
 use crate::tlb::{Tlb, TlbConfig, TlbEntry, TlbStats};
 use crate::types::{AccessKind, Asid, Cycle, Cycles, PageSize, PhysAddr, Ppn, VirtAddr, Vpn};
-use crate::walker::{Fault, FaultReason, WalkOutcome, WalkPorts, WalkRecord, WalkRequest};
+use crate::walker::{
+    Fault, FaultReason, WalkOutcome, WalkPorts, WalkRecord, WalkRequest, WalkResponse,
+};
 use serde::{Deserialize, Serialize};
 
 /// The TLB hierarchy's configuration (`tlb.*`).
@@ -428,30 +430,7 @@ impl Core {
             let Some(resp) = ports.walk.resp.recv(now) else {
                 return false;
             };
-            self.walk_log = resp.record;
-            self.walked = true;
-            let cur = &mut self.cur;
-            cur.done.walk_cycles += (resp.record.end - resp.record.start).0;
-            cur.done.walk_mem_refs += resp.record.mem_refs;
-            match resp.outcome {
-                WalkOutcome::Fill(t) => {
-                    let e = TlbEntry {
-                        asid: self.asid,
-                        vpn: t.vpn,
-                        ppn: t.ppn,
-                        size: t.size,
-                        perms: t.perms,
-                        global: t.global,
-                        dirty: t.dirty,
-                        pte_addr: t.pte_addr,
-                    };
-                    let kind = cur.done.kind;
-                    self.l2.insert(e);
-                    self.l1_for(kind).insert(e);
-                    self.translated(now, now, e, phys, mem, ports);
-                }
-                WalkOutcome::Fault(f) => self.raise(now, f, ports),
-            }
+            self.on_walk_answer(now, resp, phys, mem, ports);
             true
         } else if self.state == State::WaitData {
             let Some(_resp) = ports.mem.core_resp.recv(now) else {
@@ -481,6 +460,64 @@ impl Core {
         } else {
             // Ready or Killed: nothing to receive.
             false
+        }
+    }
+
+    /// The answer to the walk the core waits for, handed over by its owner at the cycle `now`
+    /// the response port would have made it visible, instead of sent on the port: the same as
+    /// [`Core::tick`] taking it from the port at `now`, with `direct` as for that tick.
+    #[inline(never)]
+    pub fn take_walk_answer(
+        &mut self,
+        now: Cycle,
+        resp: WalkResponse,
+        phys: &mut PhysMem,
+        mem: &mut MemorySystem,
+        ports: &mut CorePorts<'_>,
+        direct: bool,
+    ) {
+        debug_assert!(
+            self.state == State::WaitWalk,
+            "a walk answer the core did not wait for"
+        );
+        self.direct = direct;
+        self.on_walk_answer(now, resp, phys, mem, ports);
+    }
+
+    /// Take the answer to the walk the core waits for at `now`: fill the TLBs and go on with
+    /// the translation, or raise the fault.
+    #[inline(always)]
+    fn on_walk_answer(
+        &mut self,
+        now: Cycle,
+        resp: WalkResponse,
+        phys: &mut PhysMem,
+        mem: &mut MemorySystem,
+        ports: &mut CorePorts<'_>,
+    ) {
+        self.walk_log = resp.record;
+        self.walked = true;
+        let cur = &mut self.cur;
+        cur.done.walk_cycles += (resp.record.end - resp.record.start).0;
+        cur.done.walk_mem_refs += resp.record.mem_refs;
+        match resp.outcome {
+            WalkOutcome::Fill(t) => {
+                let e = TlbEntry {
+                    asid: self.asid,
+                    vpn: t.vpn,
+                    ppn: t.ppn,
+                    size: t.size,
+                    perms: t.perms,
+                    global: t.global,
+                    dirty: t.dirty,
+                    pte_addr: t.pte_addr,
+                };
+                let kind = cur.done.kind;
+                self.l2.insert(e);
+                self.l1_for(kind).insert(e);
+                self.translated(now, now, e, phys, mem, ports);
+            }
+            WalkOutcome::Fault(f) => self.raise(now, f, ports),
         }
     }
 
