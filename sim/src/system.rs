@@ -1268,10 +1268,14 @@ impl System {
         n
     }
 
-    /// The process on the core (pid 0 for none).
+    /// The process on the core (pid 0 for none): process `i` is pid `i + 1` (the kernel
+    /// numbers the processes from 1 in the order they are spawned, as `procs` holds them).
     #[inline]
     fn current_pid(&self) -> Pid {
-        self.current.map_or(Pid(0), |i| self.procs[i].pid)
+        self.current.map_or(Pid(0), |i| {
+            debug_assert_eq!(self.procs[i].pid, Pid(i as u32 + 1));
+            Pid(i as u32 + 1)
+        })
     }
 
     /// Hand completed accesses and walks to the observer.
