@@ -285,6 +285,11 @@ pub struct Core {
     walked: bool,
     /// This tick may hand a data request to the memory system at once (see [`Core::tick`]).
     direct: bool,
+    /// Keep walk requests for the owner instead of sending them ([`Core::hold_walk_requests`]),
+    /// and the cycle of the one kept (`Cycle(u64::MAX)`: none); the request itself is the
+    /// current page's, with the last id (see [`Core::take_walk_request`]).
+    hold_walks: bool,
+    held_walk_at: Cycle,
     stats: CoreStats,
 }
 
@@ -316,8 +321,43 @@ impl Core {
             },
             walked: false,
             direct: false,
+            hold_walks: false,
+            held_walk_at: Cycle(u64::MAX),
             stats: CoreStats::default(),
         })
+    }
+
+    /// From now on, keep each walk request for the owner rather than send it on the walk
+    /// request port: after every call that may make one ([`Core::begin`], [`Core::tick`],
+    /// [`Core::take_walk_answer`]) the owner takes it with [`Core::take_walk_request`] and
+    /// sends it on the port itself or hands it to the walkers at its cycle.
+    pub fn hold_walk_requests(&mut self, on: bool) {
+        self.hold_walks = on;
+    }
+
+    /// The walk request kept since the last call (see [`Core::hold_walk_requests`]), with the
+    /// cycle the port would have made it visible.
+    #[inline]
+    pub fn take_walk_request(&mut self) -> Option<(Cycle, WalkRequest)> {
+        if self.held_walk_at == Cycle(u64::MAX) {
+            return None;
+        }
+        let at = std::mem::replace(&mut self.held_walk_at, Cycle(u64::MAX));
+        // Nothing changed since it was made: the core waits for that walk.
+        Some((at, self.walk_request(self.next_id - 1)))
+    }
+
+    /// The walk request for the current page, with id `id`.
+    #[inline(always)]
+    fn walk_request(&self, id: u64) -> WalkRequest {
+        WalkRequest {
+            id,
+            asid: self.asid,
+            va: self.cur.vpn.base(),
+            kind: self.cur.done.kind,
+            user: self.user,
+            root: self.root,
+        }
     }
 
     /// Load the page-table base register and address-space tag (a context switch's CR3 write).
@@ -601,25 +641,24 @@ impl Core {
             return self.translated(now, t, e, phys, mem, ports);
         }
         cur.done.tlb = TlbLevel::Walk;
-        let req = WalkRequest {
-            id: self.next_id,
-            asid,
-            va: vpn.base(),
-            kind,
-            user: self.user,
-            root: self.root,
-        };
         self.next_id += 1;
-        // The walk queue is sized for the one walk an in-order core has outstanding.
-        if ports
+        let at = t.max(Cycle(now.0 + 1));
+        self.state = State::WaitWalk;
+        if self.hold_walks {
+            debug_assert!(
+                self.held_walk_at == Cycle(u64::MAX),
+                "a kept walk request not taken"
+            );
+            self.held_walk_at = at;
+        } else if ports
             .walk
             .req
-            .try_send(t.max(Cycle(now.0 + 1)), req)
+            .try_send(at, self.walk_request(self.next_id - 1))
             .is_err()
         {
+            // The walk queue is sized for the one walk an in-order core has outstanding.
             unreachable!("walk request port full with one walk outstanding");
         }
-        self.state = State::WaitWalk;
     }
 
     /// The current page translated to `e` at cycle `t`: check permissions, then access data.

@@ -383,7 +383,22 @@ impl Walkers {
         phys: &mut PhysMem,
         walk: &mut WalkPorts,
         mem: &mut MemPorts,
+        direct: Option<&mut MemorySystem>,
+    ) -> bool {
+        self.tick_with(now, phys, walk, mem, direct, None)
+    }
+
+    /// [`Walkers::tick`], with `given`, a request visible at `now` that the owner hands over
+    /// rather than sends on `walk.req`: taken first, as the port's oldest message would be.
+    #[inline(always)]
+    pub fn tick_with(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        walk: &mut WalkPorts,
+        mem: &mut MemPorts,
         mut direct: Option<&mut MemorySystem>,
+        given: Option<WalkRequest>,
     ) -> bool {
         self.last_tick = now;
         let mut progress = false;
@@ -400,6 +415,13 @@ impl Walkers {
             progress |= self.issue(i, now, phys, mem, None);
         }
         // Start new walks on free walkers, lowest index first.
+        if let Some(req) = given {
+            let free = (!self.busy).trailing_zeros() as usize;
+            assert!(free < self.slots.len(), "a walk handed to busy walkers");
+            progress = true;
+            let direct = direct.as_deref_mut().filter(|_| walk.req.is_empty());
+            self.start(free, now, req, phys, mem, direct);
+        }
         while walk.req.next_ready().is_some_and(|c| c <= now) {
             let free = (!self.busy).trailing_zeros() as usize;
             if free >= self.slots.len() {

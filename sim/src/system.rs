@@ -104,6 +104,8 @@ pub struct EngineStats {
     pub steps: u64,
     /// Walk answers handed to the core by value ([`System::walk_handover`]).
     pub walk_handovers: u64,
+    /// Walk requests handed to the walkers by value ([`System::walk_start_handover`]).
+    pub walk_starts: u64,
 }
 
 /// A system call made once the process has completed `after` accesses.
@@ -216,7 +218,7 @@ pub struct System {
     /// `violation` or `deferred` is set: the run loop tests this one flag each step.
     failed: bool,
     /// Take the run loop's hand-over shortcuts (on; off only to test them against the
-    /// general path).
+    /// general path, with the core sending its walk requests itself).
     handovers: bool,
 }
 
@@ -340,7 +342,9 @@ impl System {
                 stats: ProcRunStats::default(),
             });
         }
-        let core = Core::new(&cfg.tlb, seed).map_err(cerr)?;
+        let mut core = Core::new(&cfg.tlb, seed).map_err(cerr)?;
+        // The run loop sends the core's walk requests, or hands them to the walkers.
+        core.hold_walk_requests(true);
         let walkers = Walkers::new(&cfg.walker, seed).map_err(cerr)?;
         let mem = MemorySystem::new(
             &cfg.caches,
@@ -590,6 +594,8 @@ impl System {
         let mut next_trap = first;
         let mut next_io = first;
         let due = |next: Cycle, now: Cycle| next <= now;
+        // A walk request the core made, handed to the walkers in the step at its cycle.
+        let mut given = None;
         loop {
             let mut now = self.now;
             self.engine.steps += 1;
@@ -622,12 +628,13 @@ impl System {
                     && self.sampler.is_none()
                     && self.core.waits_for_walk())
                 .then_some(&mut self.mem);
-                progress |= self.walkers.tick(
+                progress |= self.walkers.tick_with(
                     now,
                     &mut self.phys,
                     &mut self.walk_ports,
                     &mut self.mem_ports,
                     direct,
+                    given.take(),
                 );
                 // A lone walk that ended kept its answer (see `Walkers::tick`): hand it to
                 // the core in the step at its cycle, or send it on the port.
@@ -732,6 +739,32 @@ impl System {
             if self.kernel.has_replies() {
                 // Faults a retired access let go on (see `Kernel::retired`).
                 self.deliver_replies(obs);
+            }
+            // A walk request the core made in this step: start it in the step at its cycle,
+            // or send it.
+            if let Some((w, req)) = self.core.take_walk_request() {
+                if self.walk_start_handover(skip) {
+                    self.mem_alone_until(
+                        self.now,
+                        w,
+                        false,
+                        progress,
+                        &mut last_progress,
+                        watchdog,
+                    )?;
+                    self.now = w;
+                    self.engine.walk_starts += 1;
+                    given = Some(req);
+                    next_core = NEVER;
+                    next_walkers = w;
+                    next_mem = or_never(self.mem.next_event(&self.mem_ports));
+                    next_trap = NEVER;
+                    next_io = NEVER;
+                    continue;
+                }
+                if self.walk_ports.req.try_send(w, req).is_err() {
+                    unreachable!("walk request port full with one walk outstanding");
+                }
             }
             let now = self.now;
             if progress || self.io_active {
@@ -839,6 +872,29 @@ impl System {
         debug_assert!(self.walkers.idle() && self.core.waits_for_walk());
         debug_assert!(self.trap_ports.fault.is_empty() && !self.kernel.has_replies());
         self.handovers && !self.failed
+    }
+
+    /// At the end of a step in which the core made a walk request (visible to the walkers at
+    /// `w`): whether the walkers may take it by hand in the step at `w`, after the memory
+    /// system's steps before it ([`System::mem_alone_until`]), instead of from the port.
+    ///
+    /// That holds when idle cycles are skipped (`skip`), no probe samples steps, there is no
+    /// disk, DMA or device traffic, every walker is idle (the core is their only requester),
+    /// no fault is on the trap port, no reply waits and this step found no error: the core
+    /// then waits for that walk and nothing but the memory system's own events is due before
+    /// `w`, and at `w` the walkers take the request first (the core has nothing to receive),
+    /// as the port's only message.
+    #[inline]
+    fn walk_start_handover(&self, skip: bool) -> bool {
+        debug_assert!(self.core.waits_for_walk());
+        self.handovers
+            && skip
+            && self.sampler.is_none()
+            && !self.io_active
+            && !self.failed
+            && self.walkers.idle()
+            && self.trap_ports.fault.is_empty()
+            && !self.kernel.has_replies()
     }
 
     /// The core takes the answer to its walk at `now` ([`System::walk_handover`]); out of
@@ -1573,6 +1629,8 @@ mod tests {
             ..
         } = crate::run::build(&cfg).unwrap();
         sys.handovers = handovers;
+        // Off: the core sends its walk requests itself, as before the hand-overs.
+        sys.core.hold_walk_requests(handovers);
         sys.record_events(true);
         let mut log = Log::default();
         let mut refs: Vec<&mut dyn Workload> = workloads
@@ -1597,6 +1655,8 @@ mod tests {
         assert_eq!(e1.steps, e0.steps, "engine steps differ");
         assert!(e1.walk_handovers > l1.walks.len() as u64 / 2, "{e1:?}");
         assert_eq!(e0.walk_handovers, 0);
+        assert!(e1.walk_starts > l1.walks.len() as u64 / 2, "{e1:?}");
+        assert_eq!(e0.walk_starts, 0);
     }
 
     /// The walk answer's hand-over gives exactly what the general path gives: first touches
@@ -1656,6 +1716,7 @@ mod tests {
                     ..
                 } = crate::run::build(&cfg).unwrap();
                 sys.handovers = handovers;
+                sys.core.hold_walk_requests(handovers);
                 sys.record_events(true);
                 let mut log = Log::default();
                 let mut refs: Vec<&mut dyn Workload> = workloads
