@@ -18,7 +18,9 @@ use crate::port::Port;
 use crate::pte::Pte;
 use crate::tlb::{Tlb, TlbConfig, TlbEntry, TlbStats};
 use crate::types::{AccessKind, Asid, Cycle, Cycles, PageSize, PhysAddr, Ppn, VirtAddr, Vpn};
-use crate::walker::{Fault, FaultReason, WalkOutcome, WalkPorts, WalkRecord, WalkRequest};
+use crate::walker::{
+    Fault, FaultReason, WalkOutcome, WalkPorts, WalkRecord, WalkRequest, WalkResponse,
+};
 use serde::{Deserialize, Serialize};
 
 /// The TLB hierarchy's configuration (`tlb.*`).
@@ -283,6 +285,11 @@ pub struct Core {
     walked: bool,
     /// This tick may hand a data request to the memory system at once (see [`Core::tick`]).
     direct: bool,
+    /// Keep walk requests for the owner instead of sending them ([`Core::hold_walk_requests`]),
+    /// and the cycle of the one kept (`Cycle(u64::MAX)`: none); the request itself is the
+    /// current page's, with the last id (see [`Core::take_walk_request`]).
+    hold_walks: bool,
+    held_walk_at: Cycle,
     stats: CoreStats,
 }
 
@@ -314,8 +321,43 @@ impl Core {
             },
             walked: false,
             direct: false,
+            hold_walks: false,
+            held_walk_at: Cycle(u64::MAX),
             stats: CoreStats::default(),
         })
+    }
+
+    /// From now on, keep each walk request for the owner rather than send it on the walk
+    /// request port: after every call that may make one ([`Core::begin`], [`Core::tick`],
+    /// [`Core::take_walk_answer`]) the owner takes it with [`Core::take_walk_request`] and
+    /// sends it on the port itself or hands it to the walkers at its cycle.
+    pub fn hold_walk_requests(&mut self, on: bool) {
+        self.hold_walks = on;
+    }
+
+    /// The walk request kept since the last call (see [`Core::hold_walk_requests`]), with the
+    /// cycle the port would have made it visible.
+    #[inline]
+    pub fn take_walk_request(&mut self) -> Option<(Cycle, WalkRequest)> {
+        if self.held_walk_at == Cycle(u64::MAX) {
+            return None;
+        }
+        let at = std::mem::replace(&mut self.held_walk_at, Cycle(u64::MAX));
+        // Nothing changed since it was made: the core waits for that walk.
+        Some((at, self.walk_request(self.next_id - 1)))
+    }
+
+    /// The walk request for the current page, with id `id`.
+    #[inline(always)]
+    fn walk_request(&self, id: u64) -> WalkRequest {
+        WalkRequest {
+            id,
+            asid: self.asid,
+            va: self.cur.vpn.base(),
+            kind: self.cur.done.kind,
+            user: self.user,
+            root: self.root,
+        }
     }
 
     /// Load the page-table base register and address-space tag (a context switch's CR3 write).
@@ -428,30 +470,7 @@ impl Core {
             let Some(resp) = ports.walk.resp.recv(now) else {
                 return false;
             };
-            self.walk_log = resp.record;
-            self.walked = true;
-            let cur = &mut self.cur;
-            cur.done.walk_cycles += (resp.record.end - resp.record.start).0;
-            cur.done.walk_mem_refs += resp.record.mem_refs;
-            match resp.outcome {
-                WalkOutcome::Fill(t) => {
-                    let e = TlbEntry {
-                        asid: self.asid,
-                        vpn: t.vpn,
-                        ppn: t.ppn,
-                        size: t.size,
-                        perms: t.perms,
-                        global: t.global,
-                        dirty: t.dirty,
-                        pte_addr: t.pte_addr,
-                    };
-                    let kind = cur.done.kind;
-                    self.l2.insert(e);
-                    self.l1_for(kind).insert(e);
-                    self.translated(now, now, e, phys, mem, ports);
-                }
-                WalkOutcome::Fault(f) => self.raise(now, f, ports),
-            }
+            self.on_walk_answer(now, resp, phys, mem, ports);
             true
         } else if self.state == State::WaitData {
             let Some(_resp) = ports.mem.core_resp.recv(now) else {
@@ -481,6 +500,64 @@ impl Core {
         } else {
             // Ready or Killed: nothing to receive.
             false
+        }
+    }
+
+    /// The answer to the walk the core waits for, handed over by its owner at the cycle `now`
+    /// the response port would have made it visible, instead of sent on the port: the same as
+    /// [`Core::tick`] taking it from the port at `now`, with `direct` as for that tick.
+    #[inline(never)]
+    pub fn take_walk_answer(
+        &mut self,
+        now: Cycle,
+        resp: WalkResponse,
+        phys: &mut PhysMem,
+        mem: &mut MemorySystem,
+        ports: &mut CorePorts<'_>,
+        direct: bool,
+    ) {
+        debug_assert!(
+            self.state == State::WaitWalk,
+            "a walk answer the core did not wait for"
+        );
+        self.direct = direct;
+        self.on_walk_answer(now, resp, phys, mem, ports);
+    }
+
+    /// Take the answer to the walk the core waits for at `now`: fill the TLBs and go on with
+    /// the translation, or raise the fault.
+    #[inline(always)]
+    fn on_walk_answer(
+        &mut self,
+        now: Cycle,
+        resp: WalkResponse,
+        phys: &mut PhysMem,
+        mem: &mut MemorySystem,
+        ports: &mut CorePorts<'_>,
+    ) {
+        self.walk_log = resp.record;
+        self.walked = true;
+        let cur = &mut self.cur;
+        cur.done.walk_cycles += (resp.record.end - resp.record.start).0;
+        cur.done.walk_mem_refs += resp.record.mem_refs;
+        match resp.outcome {
+            WalkOutcome::Fill(t) => {
+                let e = TlbEntry {
+                    asid: self.asid,
+                    vpn: t.vpn,
+                    ppn: t.ppn,
+                    size: t.size,
+                    perms: t.perms,
+                    global: t.global,
+                    dirty: t.dirty,
+                    pte_addr: t.pte_addr,
+                };
+                let kind = cur.done.kind;
+                self.l2.insert(e);
+                self.l1_for(kind).insert(e);
+                self.translated(now, now, e, phys, mem, ports);
+            }
+            WalkOutcome::Fault(f) => self.raise(now, f, ports),
         }
     }
 
@@ -564,25 +641,24 @@ impl Core {
             return self.translated(now, t, e, phys, mem, ports);
         }
         cur.done.tlb = TlbLevel::Walk;
-        let req = WalkRequest {
-            id: self.next_id,
-            asid,
-            va: vpn.base(),
-            kind,
-            user: self.user,
-            root: self.root,
-        };
         self.next_id += 1;
-        // The walk queue is sized for the one walk an in-order core has outstanding.
-        if ports
+        let at = t.max(Cycle(now.0 + 1));
+        self.state = State::WaitWalk;
+        if self.hold_walks {
+            debug_assert!(
+                self.held_walk_at == Cycle(u64::MAX),
+                "a kept walk request not taken"
+            );
+            self.held_walk_at = at;
+        } else if ports
             .walk
             .req
-            .try_send(t.max(Cycle(now.0 + 1)), req)
+            .try_send(at, self.walk_request(self.next_id - 1))
             .is_err()
         {
+            // The walk queue is sized for the one walk an in-order core has outstanding.
             unreachable!("walk request port full with one walk outstanding");
         }
-        self.state = State::WaitWalk;
     }
 
     /// The current page translated to `e` at cycle `t`: check permissions, then access data.

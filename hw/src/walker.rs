@@ -308,6 +308,10 @@ pub struct Walkers {
     /// The answer the memory system gave at once to a lone walk's read
     /// ([`MemorySystem::serve_now`]), taken by the run-ahead loop of [`Walkers::tick`].
     answer: Option<(Cycle, MemResp)>,
+    /// The answer to a lone walk that ended in a tick with `direct`, kept for the owner
+    /// ([`Walkers::take_answer`]) instead of sent on the response port, with the cycle at
+    /// which the port would have made it visible.
+    done: Option<(Cycle, WalkResponse)>,
 }
 
 /// What the walkers wait for besides messages on their ports.
@@ -353,6 +357,7 @@ impl Walkers {
                 retry_at: None,
             },
             answer: None,
+            done: None,
         })
     }
 
@@ -368,14 +373,32 @@ impl Walkers {
     ///   step for the hop;
     /// - an answer already on the response port (a cache hit answered at once) is taken at its
     ///   cycle right away, as the tick at that cycle would take it: nothing the walker reads
-    ///   can change before then, and what it sends is stamped after that cycle.
+    ///   can change before then, and what it sends is stamped after that cycle;
+    /// - if the walk ends, its answer is not sent on `walk.resp` but kept for
+    ///   [`Walkers::take_answer`], which the owner must call after this tick: it hands the
+    ///   answer to the requester by value, or sends it on the port itself.
     pub fn tick(
         &mut self,
         now: Cycle,
         phys: &mut PhysMem,
         walk: &mut WalkPorts,
         mem: &mut MemPorts,
+        direct: Option<&mut MemorySystem>,
+    ) -> bool {
+        self.tick_with(now, phys, walk, mem, direct, None)
+    }
+
+    /// [`Walkers::tick`], with `given`, a request visible at `now` that the owner hands over
+    /// rather than sends on `walk.req`: taken first, as the port's oldest message would be.
+    #[inline(always)]
+    pub fn tick_with(
+        &mut self,
+        now: Cycle,
+        phys: &mut PhysMem,
+        walk: &mut WalkPorts,
+        mem: &mut MemPorts,
         mut direct: Option<&mut MemorySystem>,
+        given: Option<WalkRequest>,
     ) -> bool {
         self.last_tick = now;
         let mut progress = false;
@@ -392,6 +415,13 @@ impl Walkers {
             progress |= self.issue(i, now, phys, mem, None);
         }
         // Start new walks on free walkers, lowest index first.
+        if let Some(req) = given {
+            let free = (!self.busy).trailing_zeros() as usize;
+            assert!(free < self.slots.len(), "a walk handed to busy walkers");
+            progress = true;
+            let direct = direct.as_deref_mut().filter(|_| walk.req.is_empty());
+            self.start(free, now, req, phys, mem, direct);
+        }
         while walk.req.next_ready().is_some_and(|c| c <= now) {
             let free = (!self.busy).trailing_zeros() as usize;
             if free >= self.slots.len() {
@@ -426,6 +456,15 @@ impl Walkers {
         }
         self.own_next = self.own_events();
         progress
+    }
+
+    /// The answer to a lone walk that ended in the last tick with `direct` (see
+    /// [`Walkers::tick`]), with the cycle at which it is due: the owner hands it to the
+    /// requester at that cycle, or sends it on the response port stamped with it (the same
+    /// message the walker would have sent).
+    #[inline]
+    pub fn take_answer(&mut self) -> Option<(Cycle, WalkResponse)> {
+        self.done.take()
     }
 
     /// Earliest cycle at which `tick` has work.
@@ -584,6 +623,8 @@ impl Walkers {
                 self.stats.pte_cache_hits += 1;
             }
         }
+        // A lone walk under `direct` keeps its answer for the owner (see `tick`).
+        let keep = direct.is_some() && self.busy == 1 << i;
         // The read was issued for this level and table.
         let addr = w.pte_addr;
         debug_assert_eq!(addr, w.level.entry_addr(w.table, w.req.va));
@@ -596,7 +637,7 @@ impl Walkers {
                 user: w.req.user,
                 reason: FaultReason::NotPresent(w.level),
             };
-            self.finish(i, now, WalkOutcome::Fault(f), walk);
+            self.finish(i, now, WalkOutcome::Fault(f), walk, keep);
             return;
         }
         w.perms = w.perms.and(pte);
@@ -623,7 +664,7 @@ impl Walkers {
                 user: w.req.user,
                 reason: FaultReason::Protection,
             };
-            self.finish(i, now, WalkOutcome::Fault(f), walk);
+            self.finish(i, now, WalkOutcome::Fault(f), walk, keep);
             return;
         }
         let write = w.req.kind == AccessKind::Write;
@@ -661,11 +702,18 @@ impl Walkers {
             dirty,
             pte_addr: addr,
         };
-        self.finish(i, now, WalkOutcome::Fill(t), walk);
+        self.finish(i, now, WalkOutcome::Fill(t), walk, keep);
     }
 
     #[inline(always)]
-    fn finish(&mut self, i: usize, now: Cycle, outcome: WalkOutcome, walk: &mut WalkPorts) {
+    fn finish(
+        &mut self,
+        i: usize,
+        now: Cycle,
+        outcome: WalkOutcome,
+        walk: &mut WalkPorts,
+        keep: bool,
+    ) {
         debug_assert!(self.busy & 1 << i != 0, "finish on an idle walker");
         let w = &self.slots[i];
         self.busy &= !(1 << i);
@@ -696,6 +744,11 @@ impl Walkers {
                 result,
             },
         };
+        if keep {
+            debug_assert!(self.done.is_none(), "a kept answer was not taken");
+            self.done = Some((Cycle(now.0 + 1), resp));
+            return;
+        }
         // The walk response port holds one entry per walker, so it cannot be full here.
         if walk.resp.try_send(Cycle(now.0 + 1), resp).is_err() {
             unreachable!("walk response port sized below the number of walkers");

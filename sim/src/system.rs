@@ -102,6 +102,10 @@ impl Observer for NoObserver {}
 pub struct EngineStats {
     /// Loop iterations: with `skip_idle`, far fewer than cycles.
     pub steps: u64,
+    /// Walk answers handed to the core by value ([`System::walk_handover`]).
+    pub walk_handovers: u64,
+    /// Walk requests handed to the walkers by value ([`System::walk_start_handover`]).
+    pub walk_starts: u64,
 }
 
 /// A system call made once the process has completed `after` accesses.
@@ -213,6 +217,9 @@ pub struct System {
     deferred: Option<SimError>,
     /// `violation` or `deferred` is set: the run loop tests this one flag each step.
     failed: bool,
+    /// Take the run loop's hand-over shortcuts (on; off only to test them against the
+    /// general path, with the core sending its walk requests itself).
+    handovers: bool,
 }
 
 /// The address space of a trace process: one user read-write-execute segment over the whole
@@ -335,7 +342,9 @@ impl System {
                 stats: ProcRunStats::default(),
             });
         }
-        let core = Core::new(&cfg.tlb, seed).map_err(cerr)?;
+        let mut core = Core::new(&cfg.tlb, seed).map_err(cerr)?;
+        // The run loop sends the core's walk requests, or hands them to the walkers.
+        core.hold_walk_requests(true);
         let walkers = Walkers::new(&cfg.walker, seed).map_err(cerr)?;
         let mem = MemorySystem::new(
             &cfg.caches,
@@ -391,6 +400,7 @@ impl System {
             violation: None,
             deferred: None,
             failed: false,
+            handovers: true,
         })
     }
 
@@ -584,8 +594,10 @@ impl System {
         let mut next_trap = first;
         let mut next_io = first;
         let due = |next: Cycle, now: Cycle| next <= now;
+        // A walk request the core made, handed to the walkers in the step at its cycle.
+        let mut given = None;
         loop {
-            let now = self.now;
+            let mut now = self.now;
             self.engine.steps += 1;
             let mut progress = false;
             if due(next_core, now) {
@@ -616,13 +628,42 @@ impl System {
                     && self.sampler.is_none()
                     && self.core.waits_for_walk())
                 .then_some(&mut self.mem);
-                progress |= self.walkers.tick(
+                progress |= self.walkers.tick_with(
                     now,
                     &mut self.phys,
                     &mut self.walk_ports,
                     &mut self.mem_ports,
                     direct,
+                    given.take(),
                 );
+                // A lone walk that ended kept its answer (see `Walkers::tick`): hand it to
+                // the core in the step at its cycle, or send it on the port.
+                if let Some((r, resp)) = self.walkers.take_answer() {
+                    if self.walk_handover() {
+                        if self.events_on {
+                            self.drain_events(obs);
+                        }
+                        self.mem_alone_until(
+                            now,
+                            r,
+                            due(next_mem, now),
+                            progress,
+                            &mut last_progress,
+                            watchdog,
+                        )?;
+                        // The rest of this iteration is the step at `r`, where the core ticks
+                        // first, the walkers have nothing, and the memory system ticks if due.
+                        now = r;
+                        self.now = r;
+                        self.engine.steps += 1;
+                        self.engine.walk_handovers += 1;
+                        next_mem = or_never(self.mem.next_event(&self.mem_ports));
+                        next_trap = NEVER;
+                        progress = self.take_walk_answer(r, resp, obs);
+                    } else if self.walk_ports.resp.try_send(r, resp).is_err() {
+                        unreachable!("walk response port full with one walk outstanding");
+                    }
+                }
             }
             if due(next_mem, now) {
                 progress |= self.mem.tick(now, &mut self.mem_ports);
@@ -699,6 +740,32 @@ impl System {
                 // Faults a retired access let go on (see `Kernel::retired`).
                 self.deliver_replies(obs);
             }
+            // A walk request the core made in this step: start it in the step at its cycle,
+            // or send it.
+            if let Some((w, req)) = self.core.take_walk_request() {
+                if self.walk_start_handover(skip) {
+                    self.mem_alone_until(
+                        self.now,
+                        w,
+                        false,
+                        progress,
+                        &mut last_progress,
+                        watchdog,
+                    )?;
+                    self.now = w;
+                    self.engine.walk_starts += 1;
+                    given = Some(req);
+                    next_core = NEVER;
+                    next_walkers = w;
+                    next_mem = or_never(self.mem.next_event(&self.mem_ports));
+                    next_trap = NEVER;
+                    next_io = NEVER;
+                    continue;
+                }
+                if self.walk_ports.req.try_send(w, req).is_err() {
+                    unreachable!("walk request port full with one walk outstanding");
+                }
+            }
             let now = self.now;
             if progress || self.io_active {
                 last_progress = now;
@@ -746,11 +813,7 @@ impl System {
                 step = self.sample(now, Some(step)).unwrap_or(step);
             }
             if now.0 - last_progress.0 > watchdog {
-                return Err(SimError::Watchdog {
-                    cycles: watchdog,
-                    now: now.0,
-                    dump: self.dump(),
-                });
+                return Err(self.watchdog(watchdog, now));
             }
             self.now = step;
         }
@@ -789,6 +852,115 @@ impl System {
                 self.core
                     .next_event_of(&self.walk_ports, &self.mem_ports, &self.trap_ports),
             )
+        }
+    }
+
+    /// Whether the answer to a lone walk, kept by the walkers in a tick with `direct` (see
+    /// [`Walkers::tick`]), may be handed to the core by value in the step at its cycle `r`,
+    /// after the memory system's steps before it ([`System::mem_alone_until`]).
+    ///
+    /// The walkers' `direct` already says: idle cycles are skipped, no probe samples steps,
+    /// there is no disk, DMA or device traffic, the kernel had nothing due at this step, and
+    /// the core waits for that walk (it sent nothing else: every walker is now idle). Then no
+    /// fault is on the trap port and no reply waits (the core raised none since its last
+    /// access, and `retired` runs only when one ends), and if this step found no error,
+    /// nothing but the memory system's own events (a posted A/D-bit write, DRAM commands) is
+    /// due before `r`; at `r` the core ticks first and takes the answer, with the walkers
+    /// idle and the kernel not due: its data request may go to the memory system at once.
+    #[inline]
+    fn walk_handover(&self) -> bool {
+        debug_assert!(self.walkers.idle() && self.core.waits_for_walk());
+        debug_assert!(self.trap_ports.fault.is_empty() && !self.kernel.has_replies());
+        self.handovers && !self.failed
+    }
+
+    /// At the end of a step in which the core made a walk request (visible to the walkers at
+    /// `w`): whether the walkers may take it by hand in the step at `w`, after the memory
+    /// system's steps before it ([`System::mem_alone_until`]), instead of from the port.
+    ///
+    /// That holds when idle cycles are skipped (`skip`), no probe samples steps, there is no
+    /// disk, DMA or device traffic, every walker is idle (the core is their only requester),
+    /// no fault is on the trap port, no reply waits and this step found no error: the core
+    /// then waits for that walk and nothing but the memory system's own events is due before
+    /// `w`, and at `w` the walkers take the request first (the core has nothing to receive),
+    /// as the port's only message.
+    #[inline]
+    fn walk_start_handover(&self, skip: bool) -> bool {
+        debug_assert!(self.core.waits_for_walk());
+        self.handovers
+            && skip
+            && self.sampler.is_none()
+            && !self.io_active
+            && !self.failed
+            && self.walkers.idle()
+            && self.trap_ports.fault.is_empty()
+            && !self.kernel.has_replies()
+    }
+
+    /// The core takes the answer to its walk at `now` ([`System::walk_handover`]); out of
+    /// line, as the run loop's own tick of the core stays inlined.
+    #[inline(never)]
+    fn take_walk_answer(
+        &mut self,
+        now: Cycle,
+        resp: vmsim_hw::walker::WalkResponse,
+        obs: &mut dyn Observer,
+    ) -> bool {
+        let mut ports = CorePorts {
+            walk: &mut self.walk_ports,
+            mem: &mut self.mem_ports,
+            trap: &mut self.trap_ports,
+        };
+        self.core
+            .take_walk_answer(now, resp, &mut self.phys, &mut self.mem, &mut ports, true);
+        self.drain_core(obs);
+        true
+    }
+
+    /// The engine's steps from the rest of the one at `now` up to (not including) the one at
+    /// `to`, when nothing but the memory system has work before `to` (and at `now` only the
+    /// memory system's tick is left, made if `mem_due`): each at its cycle, with the loop's
+    /// progress and watchdog bookkeeping (`progress` is the step at `now`'s so far). The
+    /// caller has made the rest of the step at `now` (nothing else is due).
+    #[inline]
+    fn mem_alone_until(
+        &mut self,
+        now: Cycle,
+        to: Cycle,
+        mem_due: bool,
+        mut progress: bool,
+        last_progress: &mut Cycle,
+        watchdog: u64,
+    ) -> Result<(), SimError> {
+        if mem_due {
+            progress |= self.mem.tick(now, &mut self.mem_ports);
+        }
+        let mut s = now;
+        loop {
+            if progress {
+                *last_progress = s;
+            }
+            if s.0 - last_progress.0 > watchdog {
+                return Err(self.watchdog(watchdog, s));
+            }
+            let next = or_never(self.mem.next_event(&self.mem_ports))
+                .min(to)
+                .max(Cycle(s.0 + 1));
+            if next >= to {
+                return Ok(());
+            }
+            s = next;
+            self.engine.steps += 1;
+            progress = self.mem.tick(s, &mut self.mem_ports);
+        }
+    }
+
+    #[cold]
+    fn watchdog(&self, cycles: u64, now: Cycle) -> SimError {
+        SimError::Watchdog {
+            cycles,
+            now: now.0,
+            dump: self.dump(),
         }
     }
 
@@ -1152,10 +1324,14 @@ impl System {
         n
     }
 
-    /// The process on the core (pid 0 for none).
+    /// The process on the core (pid 0 for none): process `i` is pid `i + 1` (the kernel
+    /// numbers the processes from 1 in the order they are spawned, as `procs` holds them).
     #[inline]
     fn current_pid(&self) -> Pid {
-        self.current.map_or(Pid(0), |i| self.procs[i].pid)
+        self.current.map_or(Pid(0), |i| {
+            debug_assert_eq!(self.procs[i].pid, Pid(i as u32 + 1));
+            Pid(i as u32 + 1)
+        })
     }
 
     /// Hand completed accesses and walks to the observer.
@@ -1406,5 +1582,168 @@ impl vmsim_hw::probe::Probed for OsProbe {
             self.swap_ins,
             self.swap_outs,
         ]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigBuilder;
+
+    /// Everything a run reports: each access, walk, kill and event in order.
+    #[derive(Default)]
+    struct Log {
+        accesses: Vec<(Pid, AccessDone)>,
+        walks: Vec<(Pid, WalkRecord)>,
+        kills: Vec<Kill>,
+        events: Vec<Event>,
+    }
+
+    impl Observer for Log {
+        fn on_access(&mut self, pid: Pid, a: &AccessDone) {
+            self.accesses.push((pid, *a));
+        }
+        fn on_walk(&mut self, pid: Pid, w: &WalkRecord) {
+            self.walks.push((pid, *w));
+        }
+        fn on_kill(&mut self, k: &Kill) {
+            self.kills.push(k.clone());
+        }
+        fn on_event(&mut self, e: &Event) {
+            self.events.push(e.clone());
+        }
+    }
+
+    /// Runs the defaults with `sets` applied, with the run loop's hand-overs on or off;
+    /// returns the statistics (as stats.json has them), the log, the engine's counters and
+    /// the final cycle.
+    fn run(sets: &[&str], handovers: bool) -> (String, Log, EngineStats, Cycle) {
+        let mut b = ConfigBuilder::new();
+        for s in sets {
+            b = b.set(s).unwrap();
+        }
+        let cfg = b.build().unwrap();
+        let crate::run::Built {
+            system: mut sys,
+            mut workloads,
+            ..
+        } = crate::run::build(&cfg).unwrap();
+        sys.handovers = handovers;
+        // Off: the core sends its walk requests itself, as before the hand-overs.
+        sys.core.hold_walk_requests(handovers);
+        sys.record_events(true);
+        let mut log = Log::default();
+        let mut refs: Vec<&mut dyn Workload> = workloads
+            .iter_mut()
+            .map(|w| &mut **w as &mut dyn Workload)
+            .collect();
+        sys.run_all(&mut refs, &mut log).unwrap();
+        let stats = crate::stats::SystemStats::collect(&sys).to_json();
+        (stats, log, sys.engine.clone(), sys.now())
+    }
+
+    fn same_with_and_without_handovers(sets: &[&str]) {
+        let (s1, l1, e1, end1) = run(sets, true);
+        let (s0, l0, e0, end0) = run(sets, false);
+        assert_eq!(s1, s0, "statistics differ");
+        assert_eq!(l1.accesses, l0.accesses, "accesses differ");
+        assert_eq!(l1.walks, l0.walks, "walks differ");
+        assert_eq!(l1.kills, l0.kills, "kills differ");
+        assert_eq!(l1.events, l0.events, "events differ");
+        assert_eq!(end1, end0, "final cycles differ");
+        // The hand-overs count the steps they stand for.
+        assert_eq!(e1.steps, e0.steps, "engine steps differ");
+        assert!(e1.walk_handovers > l1.walks.len() as u64 / 2, "{e1:?}");
+        assert_eq!(e0.walk_handovers, 0);
+        assert!(e1.walk_starts > l1.walks.len() as u64 / 2, "{e1:?}");
+        assert_eq!(e0.walk_starts, 0);
+    }
+
+    /// The walk answer's hand-over gives exactly what the general path gives: first touches
+    /// (faults) over a DDR4 memory behind caches, with dirty victims and refreshes in flight.
+    #[test]
+    fn walk_handover_equals_the_port_with_ddr4_and_caches() {
+        same_with_and_without_handovers(&[
+            "workload.kind=random",
+            "workload.pages=16384",
+            "os.frames=20000",
+            "workload.accesses=20000",
+            "os.fault_cycles=300",
+        ]);
+    }
+
+    /// ... with evictions (faults that do not finish at once), writes setting D bits, and a
+    /// zipf reuse pattern that hits the TLBs and caches.
+    #[test]
+    fn walk_handover_equals_the_port_with_evictions() {
+        same_with_and_without_handovers(&[
+            "workload.kind=zipf",
+            "workload.pages=4096",
+            "os.frames=1500",
+            "workload.accesses=15000",
+        ]);
+    }
+
+    /// ... on fixed-latency DRAM without caches or page-walk caches, 5-level tables.
+    #[test]
+    fn walk_handover_equals_the_port_on_the_plain_machine() {
+        same_with_and_without_handovers(&[
+            "workload.kind=random",
+            "workload.pages=2048",
+            "workload.accesses=5000",
+            "dram.model=fixed",
+            "caches.enabled=false",
+            "walker.pwc.enabled=false",
+            "walker.levels=5",
+        ]);
+    }
+
+    /// ... with several processes switching, a swapping one, a device's DMA and a kill.
+    #[test]
+    fn walk_handover_equals_the_port_in_the_swap_and_dma_scenarios() {
+        for name in ["swap", "dma"] {
+            let path = format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let run_scenario = |handovers: bool| {
+                let cfg = ConfigBuilder::new()
+                    .toml(&path, &text)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+                let crate::run::Built {
+                    system: mut sys,
+                    mut workloads,
+                    ..
+                } = crate::run::build(&cfg).unwrap();
+                sys.handovers = handovers;
+                sys.core.hold_walk_requests(handovers);
+                sys.record_events(true);
+                let mut log = Log::default();
+                let mut refs: Vec<&mut dyn Workload> = workloads
+                    .iter_mut()
+                    .map(|w| &mut **w as &mut dyn Workload)
+                    .collect();
+                sys.run_all(&mut refs, &mut log).unwrap();
+                let stats = crate::stats::SystemStats::collect(&sys).to_json();
+                (
+                    stats,
+                    log.accesses,
+                    log.walks,
+                    log.events,
+                    sys.engine.clone(),
+                )
+            };
+            let (a, b) = (run_scenario(true), run_scenario(false));
+            assert_eq!(a.0, b.0, "{name}: statistics differ");
+            assert_eq!(a.1, b.1, "{name}: accesses differ");
+            assert_eq!(a.2, b.2, "{name}: walks differ");
+            assert_eq!(a.3, b.3, "{name}: events differ");
+            assert_eq!(a.4.steps, b.4.steps, "{name}: engine steps differ");
+            // The device keeps the DMA scenario's I/O busy throughout: no hand-over there.
+            assert!(
+                name == "dma" || a.4.walk_handovers > 0,
+                "{name}: no hand-over"
+            );
+        }
     }
 }
