@@ -586,6 +586,7 @@ impl Walkers {
         true
     }
 
+    #[inline(always)]
     fn on_mem_response(
         &mut self,
         now: Cycle,
