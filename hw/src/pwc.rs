@@ -485,6 +485,7 @@ impl PageWalkCaches {
     /// Record the present, non-leaf entry read at `level` for `va`, pointing at table
     /// `next_table`: a `Pml4` entry goes to the PML4E cache, `Pdpt` to PDPTE, `Pd` to PDE;
     /// `Pml5` and `Pt` are ignored. No-op when disabled.
+    #[inline(always)]
     pub fn fill(&mut self, asid: Asid, va: VirtAddr, level: Level, next_table: Ppn) {
         if !self.enabled {
             return;

@@ -501,6 +501,7 @@ impl Walkers {
         own
     }
 
+    #[inline(always)]
     fn start(
         &mut self,
         slot: usize,

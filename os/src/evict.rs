@@ -89,6 +89,7 @@ impl Evictor {
     }
 
     /// `ppn` became a resident, evictable frame at cycle `now`.
+    #[inline(always)]
     pub fn insert(&mut self, ppn: Ppn, now: u64) {
         let f = ppn.0 as usize;
         debug_assert_eq!(self.pos[f], 0, "frame {} inserted twice", ppn.0);

@@ -85,6 +85,7 @@ impl FrameAllocator {
     }
 
     /// Take a free frame for the data page `owner`.
+    #[inline(always)]
     pub fn alloc_data(&mut self, owner: Owner) -> Result<Ppn, OsError> {
         let ppn = self.take()?;
         let f = ppn.0 as usize;

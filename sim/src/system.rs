@@ -1360,7 +1360,7 @@ impl System {
     }
 
     /// Per-process accounting, data checks and LRU touches of a completed access.
-    #[inline]
+    #[inline(always)]
     fn finished(&mut self, a: &AccessDone) {
         if let Some(i) = self.current {
             let p = &mut self.procs[i].stats;
