@@ -1013,14 +1013,10 @@ fn drive_log(
     (out, d.stats().clone())
 }
 
-/// The fused path for a queue of one, and the plans kept for a queue of two, issue the same
-/// commands at the same cycles as the general path (plan and replan every request after every
-/// command), with the same completions and counts: random
-/// streams, sparse (mostly a queue of one) and dense, with refresh often enough to cut into
-/// PRE-ACT-RD chains, one and two channels and ranks, ticked at state changes and every cycle.
-#[test]
-fn fused_path_issues_the_same_commands_as_the_general_path() {
-    let configs = [
+/// The configurations the fused-path comparisons run: the default, two channels of two ranks
+/// with frequent refresh, and one with more frequent refresh and a queue of `queue_depth`.
+fn fused_test_configs(queue_depth: usize) -> [DramConfig; 3] {
+    [
         DramConfig::default(),
         DramConfig {
             channels: 2,
@@ -1032,10 +1028,20 @@ fn fused_path_issues_the_same_commands_as_the_general_path() {
         DramConfig {
             refi_ns: 300.0,
             rfc_ns: 100.0,
-            queue_depth: 4,
+            queue_depth,
             ..DramConfig::default()
         },
-    ];
+    ]
+}
+
+/// The fused path for a queue of one, and the plans kept for a queue of two, issue the same
+/// commands at the same cycles as the general path (plan and replan every request after every
+/// command), with the same completions and counts: random
+/// streams, sparse (mostly a queue of one) and dense, with refresh often enough to cut into
+/// PRE-ACT-RD chains, one and two channels and ranks, ticked at state changes and every cycle.
+#[test]
+fn fused_path_issues_the_same_commands_as_the_general_path() {
+    let configs = fused_test_configs(4);
     let (mut sole_calls, mut sole_fallbacks, mut pair_kept, mut ahead_calls) = (0, 0, 0, 0);
     for (ci, cfg) in configs.iter().enumerate() {
         for seed in 0..4u64 {
@@ -1118,22 +1124,7 @@ fn drive_ahead(d: &mut Dram, stream: &[(u64, DramRequest)]) -> (Vec<DramCompleti
 /// the chains, one and two channels and ranks, queues deep and shallow.
 #[test]
 fn fused_paths_issue_the_same_commands_as_the_general_path_ahead_of_ticks() {
-    let configs = [
-        DramConfig::default(),
-        DramConfig {
-            channels: 2,
-            ranks: 2,
-            refi_ns: 400.0,
-            rfc_ns: 120.0,
-            ..DramConfig::default()
-        },
-        DramConfig {
-            refi_ns: 300.0,
-            rfc_ns: 100.0,
-            queue_depth: 2,
-            ..DramConfig::default()
-        },
-    ];
+    let configs = fused_test_configs(2);
     let mut ahead_calls = 0;
     for (ci, cfg) in configs.iter().enumerate() {
         for seed in 0..4u64 {
