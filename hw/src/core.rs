@@ -286,10 +286,10 @@ pub struct Core {
     /// This tick may hand a data request to the memory system at once (see [`Core::tick`]).
     direct: bool,
     /// Keep walk requests for the owner instead of sending them ([`Core::hold_walk_requests`]),
-    /// and the cycle of the one kept (`Cycle(u64::MAX)`: none); the request itself is the
-    /// current page's, with the last id (see [`Core::take_walk_request`]).
+    /// and the cycle of the one kept; the request itself is the current page's, with the last
+    /// id (see [`Core::take_walk_request`]).
     hold_walks: bool,
-    held_walk_at: Cycle,
+    held_walk_at: Option<Cycle>,
     stats: CoreStats,
 }
 
@@ -322,7 +322,7 @@ impl Core {
             walked: false,
             direct: false,
             hold_walks: false,
-            held_walk_at: Cycle(u64::MAX),
+            held_walk_at: None,
             stats: CoreStats::default(),
         })
     }
@@ -339,10 +339,7 @@ impl Core {
     /// cycle the port would have made it visible.
     #[inline]
     pub fn take_walk_request(&mut self) -> Option<(Cycle, WalkRequest)> {
-        if self.held_walk_at == Cycle(u64::MAX) {
-            return None;
-        }
-        let at = std::mem::replace(&mut self.held_walk_at, Cycle(u64::MAX));
+        let at = self.held_walk_at.take()?;
         // Nothing changed since it was made: the core waits for that walk.
         Some((at, self.walk_request(self.next_id - 1)))
     }
@@ -645,11 +642,8 @@ impl Core {
         let at = t.max(Cycle(now.0 + 1));
         self.state = State::WaitWalk;
         if self.hold_walks {
-            debug_assert!(
-                self.held_walk_at == Cycle(u64::MAX),
-                "a kept walk request not taken"
-            );
-            self.held_walk_at = at;
+            debug_assert!(self.held_walk_at.is_none(), "a kept walk request not taken");
+            self.held_walk_at = Some(at);
         } else if ports
             .walk
             .req

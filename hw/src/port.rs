@@ -45,7 +45,9 @@ impl<T: Copy> Port<T> {
     #[inline(always)]
     pub fn try_send(&mut self, ready: Cycle, msg: T) -> Result<(), T> {
         // Most sends find the port empty (a port mostly holds one message at a time): the
-        // message goes to slot 0 (see below), inline at the sender.
+        // message goes to slot 0, inline at the sender. Reusing one slot keeps it in the
+        // host's L1 cache (walking the ring would touch a line that the simulated caches'
+        // lookups have long evicted).
         if self.len == 0 && !self.slots.is_empty() {
             self.head = 0;
             self.slots[0] = (ready, msg);
@@ -55,19 +57,15 @@ impl<T: Copy> Port<T> {
         self.send_queued(ready, msg)
     }
 
-    /// [`Port::try_send`] to a port that holds messages (or has never held one).
+    /// [`Port::try_send`] to a port that holds messages (or has never held one: then `head`
+    /// is still 0, as `new` and `clear` leave it).
     #[inline(never)]
     fn send_queued(&mut self, ready: Cycle, msg: T) -> Result<(), T> {
         if self.len >= self.capacity {
             return Err(msg);
         }
-        // Slots are used in index order from 0, so a slot not yet pushed is the next one. An
-        // empty queue starts again at slot 0: a port mostly holds one message at a time, and
-        // reusing one slot keeps it in the host's L1 cache (walking the ring would touch a line
-        // that the simulated caches' lookups have long evicted).
-        if self.len == 0 {
-            self.head = 0;
-        }
+        debug_assert!(self.len > 0 || self.head == 0);
+        // Slots are used in index order from 0, so a slot not yet pushed is the next one.
         let tail = (self.head + self.len) & self.mask;
         if tail < self.slots.len() {
             self.slots[tail] = (ready, msg);
